@@ -1,0 +1,145 @@
+r"""Integrate-and-fire (IF) and leaky integrate-and-fire (LIF) neurons.
+
+Discrete-time LIF (the deep-learning convention of Lee et al. 2016 and Neftci et al. 2019):
+
+.. math::
+
+    v_t = \beta\, v_{t-1} + x_t, \qquad \beta = e^{-\Delta t/\tau_m}, \qquad
+    s_t = H(v_t - \vartheta)
+
+followed by a reset: by subtraction :math:`v_t \leftarrow v_t - \vartheta s_t`, to a value
+:math:`v_t \leftarrow (1 - s_t) v_t + s_t v_{reset}`, or none. It is the exact solution of
+:math:`\tau_m \dot v = -v + R I(t)` for input held constant over each step, with
+:math:`x_t = (1-\beta) R I_t`. Under a constant drive the inter-spike interval after a reset to 0
+is therefore :math:`t_{ref} + \tau_m \ln\frac{RI}{RI - \vartheta}`, rounded up to whole steps.
+
+An optional absolute refractory period of :math:`t_{ref}` holds the membrane at
+:math:`v_{reset}` and ignores input for ``round(t_ref/dt)`` steps after each spike.
+IF is the special case :math:`\beta = 1` with no refractory period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+
+from deepspike.errors import ConfigError
+from deepspike.neurons.base import decay, steps_from_time
+from deepspike.surrogate import DEFAULT_SURROGATE, Surrogate
+
+ResetMode = Literal["subtract", "zero", "none"]
+RESET_MODES: tuple[str, ...] = ("subtract", "zero", "none")
+
+
+def check_reset(reset: str) -> None:
+    if reset not in RESET_MODES:
+        raise ConfigError(f"reset={reset!r} is unknown; choose one of {', '.join(RESET_MODES)}")
+
+
+def apply_reset(
+    v: torch.Tensor,
+    spikes: torch.Tensor,
+    threshold: float | torch.Tensor,
+    v_reset: float,
+    reset: str,
+    detach: bool,
+) -> torch.Tensor:
+    r"""Reset the membrane after a spike: subtract :math:`\vartheta`, set to ``v_reset``, or keep.
+
+    ``detach=True`` stops gradients through the reset term (Zenke & Vogels 2021 recommend it).
+    """
+    s = spikes.detach() if detach else spikes
+    if reset == "subtract":
+        return v - s * threshold
+    if reset == "zero":
+        return v - s * (v - v_reset)
+    return v
+
+
+class IFState(NamedTuple):
+    v: torch.Tensor
+
+
+@dataclass(frozen=True)
+class IFParams:
+    r"""Non-leaky integrate-and-fire: :math:`v_t = v_{t-1} + x_t`, spike at :math:`\vartheta`.
+
+    With reset by subtraction it emits exactly :math:`\lfloor \sum_t x_t / \vartheta \rfloor`
+    spikes for a non-negative input (the basis of rate-based ANN-to-SNN conversion).
+    """
+
+    v_th: float | torch.Tensor = 1.0
+    v_reset: float = 0.0
+    reset: ResetMode = "subtract"
+    surrogate: Surrogate = DEFAULT_SURROGATE
+    detach_reset: bool = False
+    v_init: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_reset(self.reset)
+
+    def initial_state(self, like: torch.Tensor) -> IFState:
+        return IFState(torch.full_like(like, self.v_init))
+
+    def step(self, x: torch.Tensor, state: IFState) -> tuple[torch.Tensor, IFState]:
+        v = state.v + x
+        s = self.surrogate(v - self.v_th)
+        v = apply_reset(v, s, self.v_th, self.v_reset, self.reset, self.detach_reset)
+        return s, IFState(v)
+
+
+class LIFState(NamedTuple):
+    v: torch.Tensor
+    refractory: torch.Tensor  # steps of refractoriness left (0 when free)
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    """Leaky integrate-and-fire; see the module docstring for the equations.
+
+    ``tau_mem`` may be a tensor (a learnable or per-neuron time constant) broadcastable to the
+    input slice.
+    """
+
+    tau_mem: float | torch.Tensor = 10.0
+    dt: float = 1.0
+    v_th: float | torch.Tensor = 1.0
+    v_reset: float = 0.0
+    reset: ResetMode = "subtract"
+    t_ref: float = 0.0
+    surrogate: Surrogate = DEFAULT_SURROGATE
+    detach_reset: bool = False
+
+    def __post_init__(self) -> None:
+        check_reset(self.reset)
+        if isinstance(self.tau_mem, float | int) and self.tau_mem <= 0:
+            raise ConfigError(f"tau_mem={self.tau_mem} must be positive")
+        if self.dt <= 0 or self.t_ref < 0:
+            raise ConfigError(f"need dt > 0 and t_ref >= 0, got dt={self.dt}, t_ref={self.t_ref}")
+
+    @property
+    def beta(self) -> float | torch.Tensor:
+        return decay(self.tau_mem, self.dt)
+
+    @property
+    def refractory_steps(self) -> int:
+        return steps_from_time(self.t_ref, self.dt)
+
+    def initial_state(self, like: torch.Tensor) -> LIFState:
+        zeros = torch.zeros_like(like)
+        return LIFState(zeros, zeros)
+
+    def step(self, x: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
+        v = self.beta * state.v + x
+        n_ref = self.refractory_steps
+        if n_ref:
+            v = torch.where(state.refractory > 0, torch.full_like(v, self.v_reset), v)
+        s = self.surrogate(v - self.v_th)
+        v = apply_reset(v, s, self.v_th, self.v_reset, self.reset, self.detach_reset)
+        refractory = state.refractory
+        if n_ref:
+            spiked = s.detach() > 0
+            refractory = torch.where(spiked, float(n_ref), (refractory - 1.0).clamp(min=0.0))
+        return s, LIFState(v, refractory)
