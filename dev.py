@@ -70,7 +70,7 @@ def test(args: list[str]) -> int:
     if "DEEPSPIKE_DATA" not in env and shared.is_dir():
         env["DEEPSPIKE_DATA"] = str(shared)
     env.setdefault("DEEPSPIKE_OFFLINE", "1")
-    code = run(str(BIN / "ruff"), "check", "src", "tests", "benchmarks", "dev.py", env=env)
+    code = run(str(BIN / "ruff"), "check", ".", env=env)
     if code:
         return code
     return run(str(BIN / "python"), "-m", "pytest", "-q", *args, env=env)

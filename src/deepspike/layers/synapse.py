@@ -51,8 +51,8 @@ class Conv2d(nn.Conv2d):
         flat, t, b = fold_time(x, 3, f"Conv2d({self.in_channels}, {self.out_channels})")
         if flat.shape[1] != self.in_channels:
             raise ShapeError(
-                f"Conv2d expects {self.in_channels} input channels at dim 2, "
-                f"got shape {list(x.shape)}"
+                f"Conv2d({self.in_channels}, {self.out_channels}) got shape {list(x.shape)}; "
+                f"it needs [T, B, {self.in_channels}, H, W]"
             )
         return unfold_time(super().forward(flat), t, b)
 

@@ -1,0 +1,79 @@
+"""``deepspike bench``: runs recipes in isolation, reuses finished runs, writes the table."""
+
+import json
+
+import pytest
+
+from deepspike import runner
+from deepspike.bench import run_bench
+from deepspike.bench.table import markdown_table
+from deepspike.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    run_bench(recipe_ids=["surrogate-lif-mlp"], out=out, progress=False)
+    return out
+
+
+def test_quick_bench_writes_results_and_table(bench_dir):
+    records = json.loads((bench_dir / "results.json").read_text())
+    assert [r["recipe"] for r in records] == ["surrogate-lif-mlp"]
+    assert records[0]["dataset"] == "digits" and records[0]["profile"] == "quick"
+    assert records[0]["accuracy"] > 85.0
+    table = (bench_dir / "table.md").read_text()
+    assert "surrogate-lif-mlp" in table and "synops" in table
+    assert (bench_dir / "surrogate-lif-mlp" / "result.json").exists()
+
+
+def test_finished_runs_are_reused(bench_dir, monkeypatch):
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a finished run was recomputed")
+
+    monkeypatch.setattr(runner, "train", must_not_train)
+    records = run_bench(recipe_ids=["surrogate-lif-mlp"], out=bench_dir, progress=False)
+    assert records[0]["accuracy"] > 85.0
+
+
+def test_a_failing_recipe_is_recorded_and_the_run_continues(tmp_path, monkeypatch):
+    calls = []
+
+    def flaky_train(recipe_id, **kwargs):
+        calls.append(recipe_id)
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(runner, "train", flaky_train)
+    records = run_bench(
+        recipe_ids=["surrogate-lif-mlp", "surrogate-lif-mlp"], out=tmp_path, progress=False
+    )
+    assert len(calls) == 2
+    assert all(r["status"] == "failed" and "out of memory" in r["error"] for r in records)
+    assert "FAILED" in (tmp_path / "table.md").read_text()
+
+
+def test_bad_profile_recipe_or_dataset_fail_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="profile"):
+        run_bench(profile="huge", out=tmp_path)
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        run_bench(recipe_ids=["nope"], out=tmp_path)
+    with pytest.raises(ConfigError, match="cannot use data set"):
+        run_bench(recipe_ids=["surrogate-lif-mlp"], dataset="cifar10", out=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_table_flags_rows_below_the_paper():
+    record = {
+        "recipe": "r",
+        "dataset": "mnist",
+        "accuracy": 97.0,
+        "paper": {"accuracy": 98.0},
+        "synops_per_sample": 1.5e6,
+        "ann_macs_per_sample": 2e6,
+        "energy_uj_per_sample": {"cmos45_float": 1.0, "cmos45_float_ann": 9.0},
+        "timesteps": 10,
+        "spikes_per_neuron": 0.5,
+        "train_seconds": 3.0,
+    }
+    table = markdown_table([record])
+    assert "97.00 (-1.00) ⚠" in table and "1.5M" in table and "2M" in table

@@ -1,0 +1,111 @@
+"""Spiking layers: time folding, shape errors, spike-gated pooling, recurrence and competition."""
+
+import pytest
+import torch
+
+from deepspike.errors import ShapeError
+from deepspike.layers import (
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    LateralInhibition,
+    Linear,
+    MaxPool2d,
+    RecurrentDense,
+    k_winners,
+)
+from deepspike.neurons import IFParams, LIFParams, Neuron, run
+
+
+def test_linear_and_conv_equal_a_per_step_loop():
+    torch.manual_seed(0)
+    lin, conv = Linear(6, 4), Conv2d(2, 3, 3, padding=1, stride=2)
+    x, img = torch.rand(5, 3, 6), torch.rand(5, 3, 2, 7, 7)
+    assert torch.allclose(lin(x), torch.stack([x_t @ lin.weight.T + lin.bias for x_t in x]))
+    per_step = torch.stack(
+        [torch.nn.functional.conv2d(i, conv.weight, conv.bias, 2, 1) for i in img]
+    )
+    assert torch.allclose(conv(img), per_step, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("layer", "bad"),
+    [
+        (Linear(6, 4), torch.rand(3, 5)),  # no time axis
+        (Linear(6, 4), torch.rand(2, 3, 5)),  # wrong feature size
+        (Conv2d(2, 3, 3), torch.rand(3, 2, 7, 7)),  # missing T
+        (Conv2d(2, 3, 3), torch.rand(4, 3, 1, 7, 7)),  # wrong channels
+        (MaxPool2d(2), torch.rand(3, 7, 7)),
+        (Flatten(), torch.rand(3, 4)),
+        (RecurrentDense(4, 2, LIFParams()), torch.rand(3, 2, 5)),
+    ],
+)
+def test_wrong_input_shape_raises_shape_error_naming_the_shape(layer, bad):
+    with pytest.raises(ShapeError, match=r"\[T, B"):
+        layer(bad)
+
+
+def test_spike_gated_max_pool_fires_when_any_input_in_the_window_fires():
+    x = torch.zeros(2, 1, 1, 4, 4)
+    x[0, 0, 0, 0, 1] = 1.0  # top-left window at t=0
+    x[1, 0, 0, 3, 3] = 1.0  # bottom-right window at t=1
+    y = MaxPool2d(2)(x)
+    assert y.shape == (2, 1, 1, 2, 2)
+    assert y[0, 0, 0].tolist() == [[1.0, 0.0], [0.0, 0.0]]
+    assert y[1, 0, 0].tolist() == [[0.0, 0.0], [0.0, 1.0]]
+    assert AvgPool2d(2)(x)[0, 0, 0, 0, 0] == 0.25
+
+
+def test_flatten_keeps_time_and_batch():
+    assert Flatten()(torch.rand(3, 2, 4, 5, 6)).shape == (3, 2, 120)
+
+
+def test_recurrent_dense_equals_a_hand_written_loop():
+    torch.manual_seed(1)
+    layer = RecurrentDense(5, 4, LIFParams(tau_mem=5.0))
+    with torch.no_grad():
+        layer.recurrent.weight.copy_(torch.randn(4, 4))
+    x = (torch.rand(8, 2, 5) < 0.5).float()
+    model = LIFParams(tau_mem=5.0)
+    state, s, expected = model.initial_state(torch.zeros(2, 4)), torch.zeros(2, 4), []
+    for x_t in x:
+        drive = x_t @ layer.input.weight.T + layer.input.bias + s @ layer.recurrent.weight.T
+        s, state = model.step(drive, state)
+        expected.append(s)
+    assert torch.equal(layer(x), torch.stack(expected))
+
+
+def test_recurrent_connections_change_the_output():
+    torch.manual_seed(2)
+    layer = RecurrentDense(5, 4, IFParams())
+    x = torch.rand(10, 3, 5) * 2
+    with torch.no_grad():
+        layer.recurrent.weight.zero_()
+    silent = layer(x)
+    with torch.no_grad():
+        layer.recurrent.weight.fill_(-5.0)
+    assert layer(x).sum() < silent.sum()
+
+
+def test_k_winners_keeps_at_most_k_spikes_with_the_highest_scores():
+    spikes = torch.tensor([[1.0, 1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0, 0.0]])
+    scores = torch.tensor([[0.1, 0.9, 5.0, 0.5, 0.7], [1.0, 2.0, 3.0, 4.0, 5.0]])
+    kept = k_winners(spikes, scores, 2)
+    assert kept.tolist() == [[0.0, 1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0, 0.0]]
+
+
+def test_k_wta_layer_never_leaves_more_than_k_winners_per_step():
+    torch.manual_seed(3)
+    layer = Neuron(LateralInhibition(IFParams(), k=2))
+    out = layer(torch.rand(20, 4, 10) * 3)
+    assert out.sum(-1).max() <= 2
+    assert out.sum() > 0
+
+
+def test_lateral_inhibition_reduces_co_activity():
+    torch.manual_seed(4)
+    x = torch.rand(50, 4, 16) * 0.6
+    free = run(LIFParams(tau_mem=20.0), x).spikes
+    inhibited = run(LateralInhibition(LIFParams(tau_mem=20.0), strength=0.3), x).spikes
+    assert inhibited.sum() < 0.8 * free.sum()
+    assert torch.equal(run(LateralInhibition(LIFParams(tau_mem=20.0)), x).spikes, free)
