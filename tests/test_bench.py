@@ -77,3 +77,42 @@ def test_table_flags_rows_below_the_paper():
     }
     table = markdown_table([record])
     assert "97.00 (-1.00) ⚠" in table and "1.5M" in table and "2M" in table
+
+
+def test_report_is_self_contained_with_table_and_plots(bench_dir):
+    page = (bench_dir / "report.html").read_text()
+    assert '<table id="comparison">' in page and "surrogate-lif-mlp" in page
+    assert 'id="plot-accuracy_vs_energy"' in page and "data:image/png;base64," in page
+    assert "http://" not in page and "https://" not in page  # nothing to fetch
+    assert (bench_dir / "accuracy_vs_energy.png").read_bytes()[:4] == b"\x89PNG"
+    assert (bench_dir / "raster_surrogate-lif-mlp.png").exists()
+
+
+def test_report_command_re_renders_without_training(bench_dir, monkeypatch, capsys):
+    from deepspike.cli import main
+
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("report trained"))
+    (bench_dir / "table.md").unlink()
+    assert main(["report", str(bench_dir)]) == 0
+    assert "surrogate-lif-mlp" in (bench_dir / "table.md").read_text()
+
+
+def test_readme_table_is_replaced_between_markers(bench_dir, tmp_path):
+    from deepspike.bench.report import README_BEGIN, README_END, update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_BEGIN}\nold table\n{README_END}\noutro\n")
+    update_readme(readme, bench_dir)
+    text = readme.read_text()
+    assert "old table" not in text and "surrogate-lif-mlp" in text
+    assert text.startswith("intro\n") and text.endswith("outro\n")
+    readme.write_text("no markers")
+    with pytest.raises(ConfigError, match="markers"):
+        update_readme(readme, bench_dir)
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    from deepspike.bench.plots import pareto_front
+
+    points = [(1.0, 90.0), (2.0, 85.0), (3.0, 95.0), (0.5, 80.0), (3.0, 94.0)]
+    assert pareto_front(points) == [(0.5, 80.0), (1.0, 90.0), (3.0, 95.0)]

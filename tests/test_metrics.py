@@ -458,3 +458,14 @@ def test_small_network_report_is_consistent():
     assert d["layers"][1]["spikes_per_neuron"] == pytest.approx(n1.spikes / 32)
     assert set(energy_table(report)) >= {"cmos45_float", "cmos45_float_ann", "loihi", "truenorth"}
     assert energy_table(report)["cmos45_float_ann"] == pytest.approx(312 * 4.6e-6)
+
+
+def test_spike_raster_lists_the_spikes_of_each_spiking_layer():
+    from deepspike.metrics import spike_raster
+
+    net = torch.nn.Sequential(Linear(2, 2, bias=False), Neuron(IFParams()))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.5]]))
+    x = torch.tensor([[[1.0, 1.0]], [[0.0, 1.0]], [[1.0, 0.0]]])  # [T=3, B=1, 2]
+    # neuron 0 gets 1, 0, 1 -> fires at t=0 and t=2; neuron 1 gets 0.5, 0.5, 0 -> fires at t=1
+    assert spike_raster(net, x) == {"1": [[0, 0], [1, 1], [2, 0]]}

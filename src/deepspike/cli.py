@@ -114,14 +114,25 @@ def cmd_bench(args) -> int:
         data_dir=args.data_dir,
         seed=args.seed,
         force=args.force,
+        resume=args.resume,
         progress=not args.no_progress,
     )
     print(markdown_table(records))
-    print(f"wrote {args.out}/results.json and {args.out}/table.md")
+    print(f"wrote {args.out}/results.json, table.md and report.html")
     failed = [r["recipe"] for r in records if r.get("status") == "failed"]
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_report(args) -> int:
+    from deepspike.bench.report import render, update_readme
+
+    path = render(args.dir)
+    print(f"wrote {path}")
+    if args.readme:
+        print(f"updated {update_readme(args.readme, args.dir)}")
     return 0
 
 
@@ -175,8 +186,14 @@ def build_parser() -> Parser:
     p.add_argument("--out", default="bench-out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="recompute finished runs")
+    p.add_argument("--resume", action="store_true", help="continue interrupted runs")
     common(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="re-render the table and report of a bench directory")
+    p.add_argument("dir")
+    p.add_argument("--readme", help="also replace the table between this README's markers")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

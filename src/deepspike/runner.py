@@ -119,11 +119,13 @@ def train(
     overrides: Mapping[str, Any] | None = None,
     command: str = "",
     progress: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train ``recipe_id`` and write ``OUT/result.json`` and ``OUT/checkpoint.safetensors``.
 
     ``profile`` is ``full`` (the paper setting), ``quick`` (the benchmark's small setting) or
-    ``smoke`` (the test setting). Returns the result record.
+    ``smoke`` (the test setting). With ``resume``, a recipe that keeps resumable state in ``out``
+    continues from it. Returns the result record.
     """
     recipe = get_recipe(recipe_id)
     chosen = check_dataset(recipe, dataset)
@@ -136,6 +138,8 @@ def train(
         seed=seed,
         generator=seed_everything(seed),
         progress=progress,
+        out_dir=out,
+        resume=resume,
     )
     start = time.perf_counter()
     outcome = recipe.train(ctx)

@@ -1,26 +1,44 @@
-"""The comparison table, built only from ``result.json`` records."""
+"""The comparison table, built only from ``result.json`` records.
+
+Rows are grouped as in the review's Table I (fully connected; spiking CNNs; RBM/DBN; recurrent).
+Each row shows the paper's accuracy beside ours with the difference, and what the model costs:
+time steps, synaptic operations per inference, the equivalent ANN's MACs, energy per inference on
+each hardware profile, spikes per neuron, parameters and training time. Rows below the paper's
+accuracy are flagged with ⚠.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from deepspike.recipes.registry import GROUPS
+
+ENERGY_PROFILES: tuple[str, ...] = ("cmos45_float", "cmos45_int", "loihi", "truenorth")
 
 COLUMNS: tuple[str, ...] = (
     "recipe",
+    "paper (row)",
+    "method",
+    "local",
     "dataset",
-    "acc %",
     "paper %",
+    "ours % (Δ)",
+    "T",
     "synops",
     "ANN MACs",
-    "energy µJ (SNN / ANN, 45 nm)",
-    "T",
+    "µJ 45nm float (ANN)",
+    "µJ 45nm int (ANN)",
+    "µJ Loihi",
+    "µJ TrueNorth",
     "spikes/neuron",
+    "params",
     "train s",
 )
 
 
 def si(value: float | None) -> str:
-    """Format a count with an SI suffix: 1.23M, 45.6k."""
+    """Format a count with an SI suffix: 1.23M, 45.6k; ``—`` for missing values."""
     if value is None:
         return "—"
     for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -29,33 +47,70 @@ def si(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+def number(value: float | None, fmt: str = ".3g") -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def paper_accuracy(record: Mapping[str, Any]) -> float | None:
+    return (record.get("paper") or {}).get("accuracy")
+
+
+def below_paper(record: Mapping[str, Any]) -> bool:
+    paper = paper_accuracy(record)
+    return record.get("status") != "failed" and paper is not None and record["accuracy"] < paper
+
+
+def energy_cell(energy: Mapping[str, float], profile: str) -> str:
+    snn = energy.get(profile)
+    ann = energy.get(f"{profile}_ann")
+    cell = number(snn)
+    return cell if ann is None else f"{cell} ({number(ann)})"
+
+
 def row(record: Mapping[str, Any]) -> list[str]:
     """One table row; a failed run shows its reason."""
     if record.get("status") == "failed":
-        return [record["recipe"], record.get("dataset", "—"), "FAILED", "—", record["error"]] + [
-            "—"
-        ] * (len(COLUMNS) - 5)
-    paper = record["paper"].get("accuracy")
+        head = [record["recipe"], "", "", "", record.get("dataset", "—"), "—"]
+        failure = f"FAILED: {record.get('error', '')}"
+        return [*head, failure] + ["—"] * (len(COLUMNS) - len(head) - 1)
+    paper = paper_accuracy(record)
     acc = record["accuracy"]
-    flag = " ⚠" if paper is not None and acc < paper else ""
     delta = f" ({acc - paper:+.2f})" if paper is not None else ""
-    energy = record["energy_uj_per_sample"]
+    flag = " ⚠" if below_paper(record) else ""
+    cite = record["paper"].get("cite", "")
+    paper_row = record["paper"].get("row", "")
+    energy = record.get("energy_uj_per_sample", {})
     return [
         record["recipe"],
+        f"{cite} ({paper_row})" if paper_row else cite,
+        record.get("method", ""),
+        "yes" if record.get("local_learning") else "no",
         record["dataset"],
+        number(paper, ".2f"),
         f"{acc:.2f}{delta}{flag}",
-        "—" if paper is None else f"{paper:.2f}",
+        str(record["timesteps"]),
         si(record["synops_per_sample"]),
         si(record["ann_macs_per_sample"]),
-        f"{energy['cmos45_float']:.3g} / {energy['cmos45_float_ann']:.3g}",
-        str(record["timesteps"]),
-        f"{record['spikes_per_neuron']:.3g}",
-        f"{record['train_seconds']:.1f}",
+        *(energy_cell(energy, p) for p in ENERGY_PROFILES),
+        number(record.get("spikes_per_neuron")),
+        si(record.get("params")),
+        number(record.get("train_seconds"), ".0f"),
     ]
 
 
-def markdown_table(records: Iterable[Mapping[str, Any]]) -> str:
-    """A GitHub-flavoured Markdown table of ``records``; rows below the paper are flagged ⚠."""
+def grouped(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """Records grouped in the review's order; unknown groups (and failures) come last."""
+    buckets: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        buckets.setdefault(record.get("group") or "other", []).append(record)
+    order = [g for g in GROUPS if g in buckets] + [g for g in buckets if g not in GROUPS]
+    return [(g, buckets[g]) for g in order]
+
+
+def markdown_table(records: Sequence[Mapping[str, Any]]) -> str:
+    """A Markdown table of ``records``, one section row per group; ⚠ marks rows below the paper."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row(r)) + " |" for r in records]
+    for group, members in grouped(records):
+        lines.append(f"| **{group}** |" + " |" * (len(COLUMNS) - 1))
+        lines += ["| " + " | ".join(row(r)) + " |" for r in members]
     return "\n".join(lines) + "\n"

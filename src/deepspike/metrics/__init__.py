@@ -34,6 +34,7 @@ from deepspike.metrics.energy import (
     get_profile,
 )
 from deepspike.metrics.meter import CostMeter, measure
+from deepspike.metrics.raster import spike_raster
 from deepspike.metrics.report import CostReport, LayerCost, build_report
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "get_profile",
     "is_binary",
     "measure",
+    "spike_raster",
 ]

@@ -1,14 +1,60 @@
-"""Helpers shared by recipes: data loading and input encoding."""
+r"""Helpers shared by recipes: data loading, input encoding, the fit settings of a recipe's
+configuration, training-time augmentation, and the train/evaluate pair of surrogate-gradient
+recipes (one implementation for every BPTT recipe).
+
+Data sets a recipe can use:
+
+* ``digits`` / ``mnist``: images ``[N, H, W]`` in [0, 1], encoded per batch by
+  :func:`make_encoder` (``rate``, ``direct`` or ``latency``);
+* ``nmnist``: N-MNIST event recordings (Orchard et al. 2015), binned once into ``timesteps``
+  binary frames per recording, ``[N, T, 2, 34, 34]`` (uint8), and fed time-major by the
+  ``frames`` encoder. Only the 1,000/100-sample N-MNIST subset exists offline, so accuracies on
+  it are *not* comparable with full N-MNIST results.
+"""
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from deepspike import data, encoding
-from deepspike.errors import ConfigError
-from deepspike.recipes.registry import Context
+import torch
+from torch import nn
+
+from deepspike import data, encoding, training
+from deepspike.errors import ConfigError, ShapeError
+from deepspike.neurons import LIFParams, Neuron
+from deepspike.recipes.registry import Context, Outcome
+from deepspike.surrogate import FastSigmoid
 
 IMAGE_SETS = ("digits", "mnist")
+EVENT_SETS = ("nmnist",)
+NMNIST_NOTE = (
+    "N-MNIST here is the offline 1,000-train/100-test subset: its accuracy is not comparable "
+    "with the paper's full N-MNIST (60,000/10,000)"
+)
+
+#: Configuration keys passed straight to :func:`deepspike.training.fit`.
+FIT_KEYS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "weight_decay",
+    "schedule",
+    "grad_clip",
+    "val_fraction",
+    "patience",
+)
+
+
+def subset(x, y: torch.Tensor, limit: int, seed: int):
+    """The first ``limit`` samples of a seeded permutation (all of them for ``limit`` 0)."""
+    if not limit or limit >= len(y):
+        return x, y
+    keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:limit]
+    if isinstance(x, list):
+        return [x[i] for i in keep.tolist()], y[keep]
+    return x[keep], y[keep]
 
 
 def image_split(ctx: Context, split: str, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -20,10 +66,40 @@ def image_split(ctx: Context, split: str, limit: int = 0) -> tuple[torch.Tensor,
             f"choose one of {', '.join(IMAGE_SETS)}"
         )
     x, y = data.load(ctx.dataset, split, data_dir=ctx.data_dir)
-    if limit and limit < len(x):
-        keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(ctx.seed))[:limit]
-        x, y = x[keep], y[keep]
-    return x, y
+    return subset(x, y, limit, ctx.seed)
+
+
+def event_frames(recordings: list, timesteps: int) -> torch.Tensor:
+    """Bin each recording's whole duration into ``timesteps`` equal frames of binary ON/OFF
+    spikes: ``[N, T, 2, 34, 34]`` uint8 (sample-major, so batches index the first axis)."""
+    frames = encoding.events_to_frames_batch(
+        recordings, n_frames=timesteps, mode="binary", dtype=torch.uint8
+    )
+    return frames.transpose(0, 1).contiguous()
+
+
+def nmnist_split(
+    ctx: Context, split: str, timesteps: int, limit: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """N-MNIST frames ``[N, T, 2, 34, 34]`` (uint8 spikes) and labels of the offline subset."""
+    recordings, labels = data.load("nmnist", split, data_dir=ctx.data_dir)
+    recordings, labels = subset(recordings, labels, limit, ctx.seed)
+    return event_frames(recordings, timesteps), labels
+
+
+def load_split(ctx: Context, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``split`` of the context's data set, limited by ``n_train``/``n_test``."""
+    limit = ctx.config["n_train" if split == "train" else "n_test"]
+    if ctx.dataset in EVENT_SETS:
+        return nmnist_split(ctx, split, ctx.config["timesteps"], limit)
+    return image_split(ctx, split, limit)
+
+
+def frames_encoder(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sample-major frames ``[B, T, ...]`` to time-major float spikes ``[T, B, ...]``."""
+    if x.dim() < 3:
+        raise ShapeError(f"event frames have shape {list(x.shape)}; they must be [B, T, ...]")
+    return x.transpose(0, 1).float()
 
 
 def make_encoder(kind: str, timesteps: int):
@@ -31,7 +107,8 @@ def make_encoder(kind: str, timesteps: int):
 
     * ``rate``: Bernoulli spikes with probability equal to the intensity per step;
     * ``direct``: the analog intensity as a constant current into the first layer;
-    * ``latency``: one spike per pixel, brighter pixels earlier (linear TTFS).
+    * ``latency``: one spike per pixel, brighter pixels earlier (linear TTFS);
+    * ``frames``: pre-binned event frames ``[B, T, ...]``, made time-major.
     """
     if kind == "rate":
         return lambda x, g: encoding.rate(x, timesteps, generator=g)
@@ -39,4 +116,151 @@ def make_encoder(kind: str, timesteps: int):
         return lambda x, g: x.unsqueeze(0).expand(timesteps, *x.shape)
     if kind == "latency":
         return lambda x, g: encoding.latency(x, timesteps)
-    raise ConfigError(f"encoding={kind!r} is unknown; choose rate, direct or latency")
+    if kind == "frames":
+        return frames_encoder
+    raise ConfigError(f"encoding={kind!r} is unknown; choose rate, direct, latency or frames")
+
+
+def encoder_for(ctx: Context):
+    """The recipe's input code: event frames for N-MNIST, else the configured ``encoding``."""
+    if ctx.dataset in EVENT_SETS:
+        return frames_encoder
+    return make_encoder(ctx.config["encoding"], ctx.config["timesteps"])
+
+
+def shift_images(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, max_shift: int):
+    """Translate each image of ``x`` ``[B, ..., H, W]`` by ``(dy[b] - max_shift, dx[b] -
+    max_shift)`` pixels, filling with zeros (``dy``, ``dx`` in ``[0, 2 * max_shift]``)."""
+    s, (h, w) = max_shift, x.shape[-2:]
+    flat = x.reshape(x.shape[0], -1, h, w)
+    padded = nn.functional.pad(flat.float(), (s, s, s, s))
+    b, n_maps = flat.shape[:2]
+    rows = (dy.view(b, 1, 1, 1) + torch.arange(h).view(1, 1, h, 1)).expand(b, n_maps, h, w + 2 * s)
+    cut = padded.gather(2, rows)
+    cols = (dx.view(b, 1, 1, 1) + torch.arange(w).view(1, 1, 1, w)).expand(b, n_maps, h, w)
+    return cut.gather(3, cols).to(x.dtype).reshape(x.shape)
+
+
+def random_shift(max_shift: int) -> training.Augment | None:
+    """Augmentation: translate each image ``[B, ..., H, W]`` by up to ``max_shift`` pixels in x
+    and y (zero fill), drawn from the training generator; ``None`` for 0."""
+    if max_shift <= 0:
+        return None
+
+    def shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        dy, dx = torch.randint(0, 2 * max_shift + 1, (2, x.shape[0]), generator=generator)
+        return shift_images(x, dy, dx, max_shift)
+
+    return shift
+
+
+def fit_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`~deepspike.training.fit` keyword arguments a configuration sets."""
+    options = {k: config[k] for k in FIT_KEYS if k in config}
+    if "grad_clip" in options:
+        options["grad_clip"] = options["grad_clip"] or None
+    return options
+
+
+def spiking_lif(config: Mapping[str, Any]) -> LIFParams:
+    """The hidden-layer LIF parameters of a configuration (reset by subtraction, threshold 1,
+    fast-sigmoid surrogate of slope ``surrogate_alpha``)."""
+    return LIFParams(
+        tau_mem=config["tau_mem"],
+        v_th=config.get("v_th", 1.0),
+        surrogate=FastSigmoid(config["surrogate_alpha"]),
+    )
+
+
+def lif_layer(config: Mapping[str, Any], shape: tuple[int, ...]) -> Neuron:
+    """A hidden LIF layer of per-sample ``shape``; with ``learn_tau`` its leak is learnt per
+    neuron (per channel for feature maps ``(C, H, W)``)."""
+    if not config.get("learn_tau", False):
+        return Neuron(spiking_lif(config))
+    tau_shape = (shape[0], 1, 1) if len(shape) == 3 else shape
+    return Neuron(spiking_lif(config), learn_tau=True, shape=tau_shape)
+
+
+def readout(config: Mapping[str, Any], n_classes: int) -> Neuron:
+    """The output layer: a spiking LIF layer for count losses, a non-spiking leaky integrator
+    (``output="membrane"``, no reset) for ``membrane_max``/``membrane_mean``."""
+    if config["loss"].startswith("membrane"):
+        params = LIFParams(tau_mem=config["tau_mem"], reset="none", v_th=float("inf"))
+        return Neuron(params, output="membrane")
+    return lif_layer(config, (n_classes,))
+
+
+def recipe_objective(config: Mapping[str, Any]) -> training.Objective:
+    """The configured loss and its class decision."""
+    return training.objective(config["loss"], count_scale=config.get("count_scale", 1.0))
+
+
+Builder = Callable[[Mapping[str, Any], tuple[int, ...]], nn.Module]
+
+
+def sample_shape(x: torch.Tensor, ctx: Context) -> tuple[int, ...]:
+    """Per-sample, per-step input shape: ``(H, W)`` for images, ``(2, 34, 34)`` for frames."""
+    return tuple(x.shape[2:]) if ctx.dataset in EVENT_SETS else tuple(x.shape[1:])
+
+
+def surrogate_outcome(
+    ctx: Context,
+    model: nn.Module,
+    test: tuple[torch.Tensor, torch.Tensor],
+    n_train: int,
+    extra: Mapping[str, Any],
+) -> Outcome:
+    """Measure ``model`` on the test set (accuracy and costs) and package the outcome."""
+    c = ctx.config
+    acc, cost = training.evaluate(
+        model,
+        encoder_for(ctx),
+        *test,
+        batch_size=c.get("eval_batch_size", c["batch_size"]),
+        generator=ctx.generator,
+        progress=ctx.progress,
+        predict_fn=recipe_objective(c).predict,
+    )
+    notes = {"note": NMNIST_NOTE} if ctx.dataset in EVENT_SETS else {}
+    return Outcome(
+        accuracy=acc,
+        cost=cost,
+        timesteps=c["timesteps"],
+        n_train=n_train,
+        n_test=len(test[1]),
+        tensors=model.state_dict(),
+        extra={**extra, **notes},
+    )
+
+
+def train_surrogate(ctx: Context, build: Builder) -> Outcome:
+    """Train a surrogate-gradient BPTT model built by ``build(config, sample_shape)`` with the
+    shared loop, then evaluate it on the test split."""
+    c = ctx.config
+    x_train, y_train = load_split(ctx, "train")
+    test = load_split(ctx, "test")
+    model = build(c, sample_shape(x_train, ctx))
+    history = training.fit(
+        model,
+        encoder_for(ctx),
+        x_train,
+        y_train,
+        generator=ctx.generator,
+        loss_fn=recipe_objective(c),
+        val_seed=ctx.seed,
+        augment=random_shift(c.get("augment_shift", 0)) if ctx.dataset in IMAGE_SETS else None,
+        progress=ctx.progress,
+        **fit_options(c),
+    )
+    n_train = len(y_train) - int(round(c.get("val_fraction", 0.0) * len(y_train)))
+    return surrogate_outcome(ctx, model, test, n_train, history.summary())
+
+
+def evaluate_surrogate(
+    ctx: Context, tensors: Mapping[str, torch.Tensor], build: Builder
+) -> Outcome:
+    """Rebuild a surrogate-gradient model from its checkpoint tensors and evaluate it."""
+    test = load_split(ctx, "test")
+    model = build(ctx.config, sample_shape(test[0], ctx))
+    model.load_state_dict(dict(tensors))
+    return surrogate_outcome(ctx, model, test, 0, {})

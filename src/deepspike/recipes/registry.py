@@ -42,6 +42,8 @@ class Context:
     seed: int
     generator: torch.Generator
     progress: bool = True
+    out_dir: Path | None = None  # where the run writes; recipes may keep resumable state here
+    resume: bool = False  # continue from the state a previous, interrupted run left in out_dir
 
 
 @dataclass(frozen=True)

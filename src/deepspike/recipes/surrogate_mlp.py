@@ -18,6 +18,7 @@ from torch import nn
 
 from deepspike import training
 from deepspike.layers import Flatten, Linear
+from deepspike.metrics import spike_raster
 from deepspike.neurons import LIFParams, Neuron
 from deepspike.recipes.common import image_split, make_encoder
 from deepspike.recipes.registry import Context, Outcome, Paper, Recipe, register
@@ -51,6 +52,7 @@ def _outcome(ctx, model, test, n_train, extra) -> Outcome:
         generator=ctx.generator,
         progress=ctx.progress,
     )
+    raster = spike_raster(model, encode(test[0][:1], ctx.generator))
     return Outcome(
         accuracy=acc,
         cost=cost,
@@ -58,7 +60,7 @@ def _outcome(ctx, model, test, n_train, extra) -> Outcome:
         n_train=n_train,
         n_test=len(test[0]),
         tensors=model.state_dict(),
-        extra=extra,
+        extra={**extra, "raster": raster},
     )
 
 
