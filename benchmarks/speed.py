@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Time deepspike against snnTorch, SpikingJelly, Norse (and BindsNET for STDP) and against
+the hardware limit, on CPU.
+
+    python benchmarks/speed.py [--quick] [--out benchmarks/results] [--threads 2]
+                               [--data-dir DIR] [--cases mlp_train cnn_train ...]
+
+All libraries run in this one process on the same inputs, with the same warm-up and repeats;
+times are the median (and minimum) over repeats. Writes ``cpu.json`` and ``cpu.md`` to ``--out``
+after every case. Peers come from ``pip install -e '.[peers]'``; a peer that is missing or fails
+to import is recorded as unavailable with the reason. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from speedbench import report, spec
+from speedbench.cases import CASES, Context, log
+from speedbench.libraries import LIBRARIES, probe
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="reduced grid, ~2-3 minutes")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for cpu.json/.md")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (2)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data root holding mnist/ (STDP case)"
+    )
+    parser.add_argument(
+        "--cases", nargs="+", choices=list(CASES), default=list(CASES), help="cases to run"
+    )
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    return args
+
+
+def new_results(args: argparse.Namespace, settings: spec.Settings, ctx: Context) -> dict:
+    versions = {name: status.version for name, status in ctx.statuses.items()}
+    return {
+        "schema": 1,
+        "benchmark": "deepspike speed (CPU)",
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "quick": args.quick,
+        "machine": report.machine_facts(args.threads, versions),
+        "settings": settings.__dict__ | {"scaling": settings.scaling.__dict__},
+        "libraries": {name: status.to_dict() for name, status in ctx.statuses.items()},
+        "neuron_mapping": spec.NEURON_MAPPING,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    logging.getLogger("torch._library.triton").setLevel(logging.ERROR)  # no GPU here: not news
+    settings = spec.QUICK if args.quick else spec.FULL
+    statuses = {lib.name: probe(lib) for lib in LIBRARIES}
+    ctx = Context(settings, args.threads, statuses, args.data_dir)
+    for name, status in ctx.statuses.items():
+        log(f"{name:<13} {status.version or '-':<12} {'ok' if status.available else status.reason}")
+    results = new_results(args, settings, ctx)
+    for index, name in enumerate(args.cases, start=1):
+        log(f"[{index}/{len(args.cases)}] {name}")
+        start = time.perf_counter()
+        results[name] = CASES[name](ctx)
+        log(f"[{index}/{len(args.cases)}] {name} done in {time.perf_counter() - start:.0f} s")
+        results["summary"] = report.build_summary(results)
+        report.write(results, args.out)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = run(args)
+    for path in report.write(results, args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,483 @@
+r"""Spike-timing-dependent plasticity rules: pure functions of activity returning :math:`\Delta W`.
+
+Every rule reads a connection through the row view of :mod:`deepspike.learning.views`:
+presynaptic activity ``pre`` ``[T, R, n_in]`` (or ``[R, n_in]`` for the order rules) and
+postsynaptic activity ``post`` ``[T, R, n_out]``, and returns updates shaped like the dense
+matrix ``[n_out, n_in]``, summed over rows and time. One implementation therefore serves dense
+and convolutional connections (see :class:`~deepspike.learning.views.ConvView`).
+
+Trace rules return a :class:`Window`, the potentiation and depression parts (both non-negative,
+amplitudes included), plus the final traces so a long run can be fed in chunks. A weight
+dependence turns a window into :math:`\Delta W`:
+
+* :func:`additive`: :math:`\Delta W = \mathrm{LTP} - \mathrm{LTD}` (weights clipped by the caller);
+* :func:`soft_bound` (multiplicative, van Rossum et al. 2000; Gütig et al. 2003):
+  :math:`\Delta W = (w_{max}-w)^{\mu}\,\mathrm{LTP} - (w - w_{min})^{\mu}\,\mathrm{LTD}`.
+
+Rules
+-----
+:func:`pair_stdp`
+    Pair STDP with exponential windows (Bi & Poo 1998; Song, Miller & Abbott 2000), trace based
+    (all-to-all or nearest-spike, Morrison et al. 2008). For a pre spike at :math:`t_{pre}` and a
+    post spike at :math:`t_{post}`, :math:`\Delta t = t_{post} - t_{pre}`:
+    :math:`\Delta w = A_+ e^{-\Delta t/\tau_+}` if :math:`\Delta t \ge 0`, else
+    :math:`-A_- e^{\Delta t/\tau_-}`. At a post spike LTP reads the presynaptic trace; at a pre
+    spike LTD reads the postsynaptic trace from just before that step, so a pair in the same
+    step counts once, as potentiation.
+:func:`triplet_stdp`
+    Pfister & Gerstner (2006): at a post spike
+    :math:`\Delta w^+ = r_1 (A_2^+ + A_3^+ o_2(t-\epsilon))`, at a pre spike
+    :math:`\Delta w^- = o_1 (A_2^- + A_3^- r_2(t-\epsilon))`, with traces :math:`r_1, r_2`
+    (pre; :math:`\tau_+, \tau_x`) and :math:`o_1, o_2` (post; :math:`\tau_-, \tau_y`).
+:func:`order_stdp`
+    Simplified STDP of Masquelier & Thorpe (2007) and Kheradpisheh et al. (2018):
+    :math:`\Delta w = a^+ w(1-w)` if :math:`t_{pre} \le t_{post}` (or the pre neuron fired),
+    else :math:`a^- w(1-w)` (:math:`a^- < 0`).
+:func:`rstdp`
+    Reward-modulated STDP of Mozafari et al. (2018, 2019): the order rule with the amplitudes
+    :math:`(a_r^+, a_r^-)` on reward and anti-STDP :math:`(a_p^-, a_p^+)` on punishment.
+:func:`nessler_stdp`
+    Probabilistic STDP for a stochastic winner-take-all circuit (Nessler et al. 2009, 2013): at a
+    spike of output :math:`k`, :math:`\Delta w_{ki} = \eta(e^{-w_{ki}} - 1)` if input :math:`i`
+    spiked in the last :math:`\sigma` (``pre_recent = 1``), else :math:`-\eta`.
+
+Any trace rule becomes a three-factor rule through ``modulation`` (a reward per row): both parts
+are scaled by it, so a negative reward turns STDP into anti-STDP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from deepspike.errors import ConfigError, ShapeError
+from deepspike.learning.events import (
+    Events,
+    causal_pairs,
+    decay_power,
+    events_from,
+    events_of,
+    final_trace,
+    next_in_segment,
+    spike_indices,
+    time_order,
+)
+from deepspike.learning.traces import TraceMode, before, check_mode, trace
+
+Amplitude = float | torch.Tensor
+
+
+class Window(NamedTuple):
+    """The two parts of an STDP update, each ``[n_out, n_in]`` and non-negative (for
+    non-negative modulation): potentiation ``ltp`` and depression ``ltd``."""
+
+    ltp: torch.Tensor
+    ltd: torch.Tensor
+
+
+def outer(post_side: torch.Tensor, pre_side: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sum_{rows} \mathrm{post}^\top \mathrm{pre}`: ``[..., n_out]`` x ``[..., n_in]``
+    -> ``[n_out, n_in]``.
+
+    Event sparse: only rows (time steps x samples x positions) where both sides are non-zero
+    take part in the product.
+    """
+    a = post_side.reshape(-1, post_side.shape[-1])
+    b = pre_side.reshape(-1, pre_side.shape[-1])
+    if a.shape[0] != b.shape[0]:
+        raise ShapeError(
+            f"pre and post activity disagree on rows: {list(pre_side.shape)} vs "
+            f"{list(post_side.shape)}; both must be [T, R, n] with the same T and R"
+        )
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    keep = (a != 0).any(dim=1) & (b != 0).any(dim=1)
+    if not bool(keep.all()):
+        rows = keep.nonzero().squeeze(1)
+        a, b = a.index_select(0, rows), b.index_select(0, rows)
+    return a.to(dtype).T @ b.to(dtype)
+
+
+def _rows_modulated(x: torch.Tensor, modulation: torch.Tensor | None) -> torch.Tensor:
+    """Scale ``x`` ``[T, R, n]`` by a per-row (``[R]``) or per-step-and-row (``[T, R]``) factor."""
+    if modulation is None:
+        return x
+    m = modulation.to(x.dtype)
+    if m.dim() == 1:
+        m = m.unsqueeze(0)
+    return x * m.unsqueeze(-1)
+
+
+def _spike_dtype(pre: torch.Tensor, post: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(pre.dtype, post.dtype)
+
+
+def _check_sequences(pre: torch.Tensor, post: torch.Tensor) -> None:
+    """Both ``[T, R, n]`` (dense, or sparse COO for event-sparse input) with equal T and R."""
+    if pre.dim() != 3 or post.dim() != 3 or pre.shape[:2] != post.shape[:2]:
+        raise ShapeError(
+            f"pre {list(pre.shape)} and post {list(post.shape)} must be [T, R, n] with the same "
+            "T and R; convert layer activity with a view (deepspike.learning.view_of)"
+        )
+
+
+# --------------------------------------------------------------------------- pair STDP
+
+
+@dataclass(frozen=True)
+class PairSTDP:
+    """Parameters of pair STDP; defaults after Song, Miller & Abbott (2000).
+
+    ``a_plus``/``a_minus`` are the amplitudes :math:`A_\\pm > 0` of the two exponential windows
+    with time constants ``tau_plus``/``tau_minus`` (ms); ``trace`` chooses all-to-all or
+    nearest-spike interaction.
+    """
+
+    a_plus: float = 0.005
+    a_minus: float = 0.00525
+    tau_plus: float = 20.0
+    tau_minus: float = 20.0
+    dt: float = 1.0
+    trace: TraceMode = "all_to_all"
+
+    def __post_init__(self) -> None:
+        check_mode(self.trace)
+        if self.a_plus < 0 or self.a_minus < 0:
+            raise ConfigError(
+                f"a_plus={self.a_plus} and a_minus={self.a_minus} are magnitudes and must be "
+                ">= 0; the sign of depression is built in"
+            )
+
+
+class PairTraces(NamedTuple):
+    """Trace values after the last step: ``pre`` ``[R, n_in]``, ``post`` ``[R, n_out]``."""
+
+    pre: torch.Tensor
+    post: torch.Tensor
+
+
+def _modulation_at(
+    modulation: torch.Tensor | None, t: torch.Tensor, r: torch.Tensor
+) -> torch.Tensor | float:
+    """The modulation of events at steps ``t`` (``-1`` reads step 0) and rows ``r``."""
+    if modulation is None:
+        return 1.0
+    m = modulation.to(torch.float64)
+    return m[r] if m.dim() == 1 else m[t.clamp(min=0), r]
+
+
+def _trace_amplitudes(ev: Events, nearest: bool) -> Events:
+    """A nearest-spike trace restarts at 1 at a spike whatever its count; virtual initial events
+    keep their trace value."""
+    if not nearest:
+        return ev
+    return ev._replace(amp=torch.where(ev.time >= 0, torch.ones_like(ev.amp), ev.amp))
+
+
+def pair_stdp(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    params: PairSTDP,
+    traces: PairTraces | None = None,
+    modulation: torch.Tensor | None = None,
+) -> tuple[Window, PairTraces]:
+    r"""Pair STDP over a sequence ``pre`` ``[T, R, n_in]``, ``post`` ``[T, R, n_out]``.
+
+    Event driven: LTP sums :math:`A_+ e^{-\Delta t/\tau_+}` over the (pre, post) spike pairs
+    of a row with the pre spike not later (found by binary search,
+    :mod:`deepspike.learning.events`; a nearest-spike trace keeps only each input's latest pre
+    spike); LTD reads the postsynaptic trace, computed for the neurons that fired only, at the
+    presynaptic spikes through one sparse product. Nothing of size ``T * R * n_in`` is built, and
+    ``pre`` may be a sparse COO tensor.
+
+    ``traces`` continues from an earlier chunk (pass the returned traces back in); with it a run
+    cut into chunks gives the same window as the whole. ``modulation`` (``[R]`` or ``[T, R]``)
+    scales each contribution by the row's factor at the time of the spike that triggers it
+    (three-factor / reward-modulated STDP).
+    """
+    _check_sequences(pre, post)
+    p, nearest = params, params.trace == "nearest"
+    steps, rows, n_in = pre.shape
+    n_out = post.shape[2]
+    pre_spikes = spike_indices(pre)
+    initial_pre = None if traces is None else traces.pre
+    initial_post = None if traces is None else traces.post
+    pre_ev = _trace_amplitudes(events_from(pre_spikes, pre.shape, initial_pre), nearest)
+    post_ev = events_of(post, initial_post)
+
+    until = next_in_segment(pre_ev, steps) if nearest else None
+    e, q = causal_pairs(pre_ev, time_order(post_ev), until)
+    real = post_ev.time[q] >= 0
+    e, q = e[real], q[real]
+    gain = post_ev.amp[q] * _modulation_at(modulation, post_ev.time[q], post_ev.row[q])
+    lag = post_ev.time[q] - pre_ev.time[e]
+    ltp = pre_ev.amp[e] * decay_power(lag, p.tau_plus, p.dt) * gain
+    ltp = _matrix(post_ev.col[q], pre_ev.col[e], ltp, n_out, n_in)
+    ltd = _depression(pre_spikes, pre.shape, post, p, initial_post, modulation)
+
+    post_trace = _trace_amplitudes(post_ev, nearest)
+    final = PairTraces(
+        final_trace(pre_ev, rows, steps - 1, p.tau_plus, p.dt, nearest),
+        final_trace(post_trace, rows, steps - 1, p.tau_minus, p.dt, nearest),
+    )
+    dtype = _spike_dtype(pre, post)
+    return Window((p.a_plus * ltp).to(dtype), (p.a_minus * ltd).to(dtype)), final
+
+
+def _depression(
+    pre_spikes: tuple[torch.Tensor, ...],
+    pre_shape: torch.Size,
+    post: torch.Tensor,
+    p: PairSTDP,
+    initial: torch.Tensor | None,
+    modulation: torch.Tensor | None,
+) -> torch.Tensor:
+    """:math:`\\sum_t x^{post}_{t^-}{}^\\top s^{pre}_t` ``[n_out, n_in]``: the postsynaptic trace
+    from just before each presynaptic spike, summed over those spikes.
+
+    The trace is computed only for the postsynaptic neurons that fired (or carry an initial
+    trace), and read at the presynaptic events through one sparse product.
+    """
+    steps, rows, n_in = pre_shape
+    fired = _any_per_column(post)
+    if initial is not None:
+        fired = fired | (initial != 0).any(0)
+    active = fired.nonzero().squeeze(1)
+    out = torch.zeros(post.shape[2], n_in, dtype=torch.float64)
+    if len(active) == 0:
+        return out
+    start = None if initial is None else initial[:, active]
+    x = trace(_dense(post)[:, :, active], p.tau_minus, p.dt, p.trace, start)
+    x_before = before(x, p.tau_minus, p.dt, start).reshape(steps * rows, len(active))
+    t, r, i, value = pre_spikes
+    values = value.to(torch.float64) * _modulation_at(modulation, t, r)
+    by_input = torch.sparse_coo_tensor(
+        torch.stack([i, t * rows + r]), values, (n_in, steps * rows), check_invariants=False
+    )
+    out[active] = (by_input @ x_before).T
+    return out
+
+
+def _dense(x: torch.Tensor) -> torch.Tensor:
+    return x.to_dense() if x.is_sparse else x
+
+
+def _any_per_column(x: torch.Tensor) -> torch.Tensor:
+    """Whether each unit (last axis) of ``[T, R, n]`` activity is ever non-zero."""
+    if x.is_sparse:
+        _, _, i, value = spike_indices(x)
+        return torch.zeros(x.shape[2], dtype=torch.bool).index_fill_(0, i[value != 0], True)
+    return x.reshape(-1, x.shape[2]).any(0)
+
+
+def _matrix(
+    out_index: torch.Tensor, in_index: torch.Tensor, values: torch.Tensor, n_out: int, n_in: int
+) -> torch.Tensor:
+    """Sum ``values`` into an ``[n_out, n_in]`` matrix at ``(out_index, in_index)``."""
+    flat = torch.bincount(out_index * n_in + in_index, weights=values, minlength=n_out * n_in)
+    return flat.to(torch.float64).reshape(n_out, n_in)
+
+
+# --------------------------------------------------------------------------- triplet STDP
+
+
+@dataclass(frozen=True)
+class TripletSTDP:
+    r"""Parameters of triplet STDP (Pfister & Gerstner 2006, eqs. 3-4); times in ms.
+
+    The defaults are the paper's *minimal all-to-all* model fitted to the visual-cortex pairing
+    data of Sjöström et al. (2001) (Table 4): :math:`A_2^+ = 0`, :math:`A_3^+ = 6.5\cdot10^{-3}`,
+    :math:`A_2^- = 7.1\cdot10^{-3}`, :math:`A_3^- = 0`, :math:`\tau_y = 125` ms, with
+    :math:`\tau_+ = 16.8` ms and :math:`\tau_- = 33.7` ms from Bi & Poo (1998).
+    :data:`VISUAL_CORTEX_FULL` holds the full all-to-all fit.
+    """
+
+    a2_plus: float = 0.0
+    a3_plus: float = 6.5e-3
+    a2_minus: float = 7.1e-3
+    a3_minus: float = 0.0
+    tau_plus: float = 16.8
+    tau_minus: float = 33.7
+    tau_x: float = 101.0
+    tau_y: float = 125.0
+    dt: float = 1.0
+    trace: TraceMode = "all_to_all"
+
+    def __post_init__(self) -> None:
+        check_mode(self.trace)
+        amplitudes = (self.a2_plus, self.a3_plus, self.a2_minus, self.a3_minus)
+        if min(amplitudes) < 0:
+            raise ConfigError(f"triplet amplitudes {amplitudes} must all be >= 0")
+
+
+VISUAL_CORTEX_MINIMAL = TripletSTDP()
+VISUAL_CORTEX_FULL = TripletSTDP(
+    a2_plus=5e-10, a3_plus=6.2e-3, a2_minus=7e-3, a3_minus=2.3e-4, tau_x=101.0, tau_y=125.0
+)
+
+
+class TripletTraces(NamedTuple):
+    """Trace values after the last step: pre ``r1``, ``r2``; post ``o1``, ``o2``."""
+
+    r1: torch.Tensor
+    r2: torch.Tensor
+    o1: torch.Tensor
+    o2: torch.Tensor
+
+
+def triplet_stdp(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    params: TripletSTDP = VISUAL_CORTEX_MINIMAL,
+    traces: TripletTraces | None = None,
+    modulation: torch.Tensor | None = None,
+) -> tuple[Window, TripletTraces]:
+    """Triplet STDP over ``pre`` ``[T, R, n_in]`` and ``post`` ``[T, R, n_out]``; see
+    :func:`pair_stdp` for ``traces`` and ``modulation``."""
+    _check_sequences(pre, post)
+    p, old = params, traces
+    r1 = trace(pre, p.tau_plus, p.dt, p.trace, None if old is None else old.r1)
+    r2 = trace(pre, p.tau_x, p.dt, p.trace, None if old is None else old.r2)
+    o1 = trace(post, p.tau_minus, p.dt, p.trace, None if old is None else old.o1)
+    o2 = trace(post, p.tau_y, p.dt, p.trace, None if old is None else old.o2)
+    o1_before = before(o1, p.tau_minus, p.dt, None if old is None else old.o1)
+    o2_before = before(o2, p.tau_y, p.dt, None if old is None else old.o2)
+    r2_before = before(r2, p.tau_x, p.dt, None if old is None else old.r2)
+    dtype = _spike_dtype(pre, post)
+    post_gain = _rows_modulated(post * (p.a2_plus + p.a3_plus * o2_before).to(dtype), modulation)
+    pre_gain = pre * (p.a2_minus + p.a3_minus * r2_before).to(dtype)
+    ltp = outer(post_gain, r1.to(dtype))
+    ltd = outer(_rows_modulated(o1_before.to(dtype), modulation), pre_gain)
+    return Window(ltp, ltd), TripletTraces(r1[-1], r2[-1], o1[-1], o2[-1])
+
+
+# --------------------------------------------------------------------------- weight dependence
+
+
+def additive(window: Window) -> torch.Tensor:
+    r"""Additive STDP: :math:`\Delta W = \mathrm{LTP} - \mathrm{LTD}`."""
+    return window.ltp - window.ltd
+
+
+def soft_bound(
+    window: Window,
+    w: torch.Tensor,
+    w_max: float = 1.0,
+    w_min: float = 0.0,
+    mu: float = 1.0,
+) -> torch.Tensor:
+    r"""Weight-dependent (multiplicative, soft-bound) STDP:
+    :math:`\Delta W = (w_{max} - w)^{\mu}\,\mathrm{LTP} - (w - w_{min})^{\mu}\,\mathrm{LTD}`.
+
+    ``w`` is the ``[n_out, n_in]`` matrix. For :math:`\mu = 1`, every update with
+    :math:`\mathrm{LTP} + \mathrm{LTD} \le 1` keeps :math:`w` in :math:`[w_{min}, w_{max}]`:
+    the new weight is a convex combination of :math:`w`, :math:`w_{min}` and :math:`w_{max}`.
+    """
+    if w.shape != window.ltp.shape:
+        raise ShapeError(
+            f"weights {list(w.shape)} do not match the update {list(window.ltp.shape)}; pass "
+            "the [n_out, n_in] matrix (view.matrix(layer.weight) for a conv kernel)"
+        )
+    if not w_max > w_min:
+        raise ConfigError(f"need w_max > w_min, got w_max={w_max}, w_min={w_min}")
+    room_up = (w_max - w).clamp(min=0.0) ** mu
+    room_down = (w - w_min).clamp(min=0.0) ** mu
+    return room_up * window.ltp.to(w.dtype) - room_down * window.ltd.to(w.dtype)
+
+
+# --------------------------------------------------------------------------- order-based rules
+
+
+def order_stdp(
+    pre_before: torch.Tensor,
+    post: torch.Tensor,
+    w: torch.Tensor,
+    a_plus: Amplitude = 0.004,
+    a_minus: Amplitude = -0.003,
+) -> torch.Tensor:
+    r"""Simplified STDP (Kheradpisheh et al. 2018, eq. 3): :math:`\Delta w_{ij} = a^+ w(1-w)` if
+    the pre neuron ``j`` fired at or before the post spike, else :math:`a^- w(1-w)`.
+
+    Args:
+        pre_before: ``[R, n_in]``, 1 where the presynaptic neuron had fired by the time of the
+            row's postsynaptic spike (for a conv layer: the winner's unfolded input patch).
+        post: ``[R, n_out]``, 1 for the neuron that learns in this row (a winner), else 0.
+        w: the ``[n_out, n_in]`` weights, in ``[0, 1]``.
+        a_plus, a_minus: learning rates (``a_minus`` is negative for depression); a float, or a
+            ``[R]`` tensor giving each row its own rates (used by :func:`rstdp`).
+    """
+    if pre_before.dim() != 2 or post.dim() != 2 or pre_before.shape[0] != post.shape[0]:
+        raise ShapeError(
+            f"pre_before {list(pre_before.shape)} and post {list(post.shape)} must be "
+            "[R, n_in] and [R, n_out] with the same number of rows"
+        )
+    causal = outer(_scaled(post, a_plus), pre_before)
+    anti = outer(_scaled(post, a_minus), 1.0 - pre_before)
+    return (causal + anti).to(w.dtype) * w * (1.0 - w)
+
+
+def _scaled(post: torch.Tensor, a: Amplitude) -> torch.Tensor:
+    if isinstance(a, torch.Tensor) and a.dim() == 1:
+        return post * a.to(post.dtype).unsqueeze(1)
+    return post * a
+
+
+def reward_amplitudes(
+    reward: torch.Tensor,
+    rewarded: tuple[float, float] = (0.004, -0.003),
+    punished: tuple[float, float] = (0.0005, -0.004),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per-row amplitudes ``(a_causal, a_anticausal)`` of R-STDP (Mozafari et al. 2018, eq. 4).
+
+    A positive reward applies STDP with :math:`(a_r^+, a_r^-)`: potentiate causal, depress
+    anti-causal inputs. A negative reward (punishment) applies anti-STDP with
+    :math:`(a_p^+, a_p^-)`: *depress* causal inputs by :math:`a_p^-` and potentiate anti-causal
+    ones by :math:`a_p^+`. Zero reward gives zero.
+    """
+    r = reward.sign()
+    zero = torch.zeros_like(r)
+    a_causal = torch.where(r > 0, rewarded[0], torch.where(r < 0, punished[1], zero))
+    a_anti = torch.where(r > 0, rewarded[1], torch.where(r < 0, punished[0], zero))
+    return a_causal, a_anti
+
+
+def rstdp(
+    pre_before: torch.Tensor,
+    post: torch.Tensor,
+    w: torch.Tensor,
+    reward: torch.Tensor,
+    rewarded: tuple[float, float] = (0.004, -0.003),
+    punished: tuple[float, float] = (0.0005, -0.004),
+) -> torch.Tensor:
+    """Reward-modulated STDP (Mozafari et al. 2018): :func:`order_stdp` with each row's rates
+    chosen by the sign of its ``reward`` ``[R]``; see :func:`reward_amplitudes`."""
+    a_causal, a_anti = reward_amplitudes(reward.to(w.dtype), rewarded, punished)
+    return order_stdp(pre_before, post, w, a_causal, a_anti)
+
+
+# --------------------------------------------------------------------------- probabilistic STDP
+
+
+def nessler_stdp(
+    pre_recent: torch.Tensor, post: torch.Tensor, w: torch.Tensor, lr: float
+) -> torch.Tensor:
+    r"""Probabilistic STDP of a stochastic WTA (Nessler et al. 2013, eq. 5):
+
+    .. math::
+
+        \Delta w_{ki} = \eta \sum_{t:\,k \text{ fires}} \left(y_i(t)\, e^{-w_{ki}} - 1\right),
+
+    i.e. :math:`\eta(e^{-w_{ki}} - 1)` for inputs active in the window (``pre_recent``, e.g.
+    :func:`deepspike.learning.traces.box`) and :math:`-\eta` for the others. Its fixed point is
+    :math:`w_{ki} = \log p(y_i = 1 \mid k)`.
+
+    Args:
+        pre_recent: ``[..., n_in]`` 0/1, whether input ``i`` spiked within the window.
+        post: ``[..., n_out]`` output spikes with the same leading axes.
+        w: ``[n_out, n_in]`` weights (log-probabilities, so typically negative).
+        lr: the learning rate :math:`\eta`.
+    """
+    hits = outer(post, pre_recent).to(w.dtype)
+    fired = post.reshape(-1, post.shape[-1]).sum(0).to(w.dtype)
+    return lr * (hits * torch.exp(-w) - fired.unsqueeze(1))

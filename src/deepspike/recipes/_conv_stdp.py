@@ -1,0 +1,298 @@
+r"""Spiking convolutional layers trained by STDP, shared by ``kheradpisheh2018-sdnn`` and
+``mozafari2019-rstdp``.
+
+Kheradpisheh, Ganjtabesh, Thorpe & Masquelier (2018), *STDP-based spiking deep convolutional
+neural networks for object recognition*, Neural Networks 99; Mozafari, Ganjtabesh,
+Nowzari-Dalini, Thorpe & Masquelier (2019), *Bio-inspired digit recognition using
+reward-modulated spike-timing-dependent plasticity in deep convolutional networks*, Pattern
+Recognition 94.
+
+* **Front end.** DoG ON/OFF maps (:func:`deepspike.encoding.dog_filter`, one pair per scale),
+  normalised per image, then intensity-to-latency: a stronger response fires earlier
+  (:func:`deepspike.encoding.spike_times`, linear), over ``T`` steps; zero never fires.
+* **Spike waves.** Every neuron fires at most once, so a layer's activity is a *cumulative*
+  wave ``c[t] = 1`` once the neuron has fired by step ``t``. A non-leaky IF neuron's potential is
+  then the convolution of the input wave, :math:`V_t = W * c^{in}_t` (weights are non-negative),
+  computed for all steps in one convolution; it fires at the first step with
+  :math:`V_t \ge \vartheta`. Pooling is a max over the wave.
+* **Inhibition.** At inference a position keeps only its earliest feature
+  (:func:`deepspike.learning.position_inhibition`); in learning up to ``k`` winners per image
+  are chosen with feature-wise and position-wise inhibition
+  (:func:`deepspike.learning.conv_k_winners`), and each winner trains its kernel with the
+  simplified STDP rule on its input patch (:func:`deepspike.learning.order_stdp`), read
+  through the unfold view (:class:`deepspike.learning.ConvView`).
+* **Convergence** (Kheradpisheh eq. 4): a layer stops learning when
+  :math:`C = \frac{1}{n_w}\sum w(1-w) < 0.01`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from deepspike import encoding
+from deepspike.layers import Conv2d
+from deepspike.learning import (
+    ConvView,
+    apply_update,
+    conv_k_winners,
+    earliest_first,
+    order_stdp,
+    position_inhibition,
+)
+
+log = logging.getLogger("deepspike")
+
+CONVERGED = 0.01  # Kheradpisheh et al. 2018, eq. 4
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One convolutional layer: ``maps`` kernels of ``kernel x kernel``, IF threshold, the
+    winners taken in learning (``k``, inhibition ``radius``) and the max-pooling after it
+    (``pool = 0``: none)."""
+
+    maps: int
+    kernel: int
+    threshold: float
+    padding: int = 0
+    k: int = 1
+    radius: int = 0
+    pool: int = 2
+    pool_stride: int = 2
+    pool_padding: int = 0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """STDP rates ``a_plus > 0``, ``a_minus < 0``, multiplied by 2 every ``double_every`` images
+    (0: never) until ``a_plus`` reaches ``a_plus_max``, keeping their ratio."""
+
+    a_plus: float = 0.004
+    a_minus: float = -0.003
+    double_every: int = 500
+    a_plus_max: float = 0.15
+
+    def rates(self, images_seen: int) -> tuple[float, float]:
+        factor = 1.0
+        if self.double_every > 0:
+            doublings = images_seen // self.double_every
+            while doublings and self.a_plus * factor * 2 <= self.a_plus_max:
+                factor, doublings = factor * 2, doublings - 1
+        return self.a_plus * factor, self.a_minus * factor
+
+
+# --------------------------------------------------------------------------- front end
+
+
+def dog_maps(images: torch.Tensor, scales: Sequence[tuple[int, float, float]]) -> torch.Tensor:
+    """ON/OFF DoG responses ``[B, 2 * len(scales), H, W]``, each image scaled to max 1."""
+    maps = torch.cat([encoding.dog_filter(images, *scale) for scale in scales], dim=1)
+    peak = maps.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-12)
+    return (maps / peak).to(torch.float32)
+
+
+def latency_waves(maps: torch.Tensor, steps: int) -> torch.Tensor:
+    """Cumulative latency waves ``[T, B, C, H, W]``: 1 from each input's spike step on."""
+    times = encoding.spike_times(maps.clamp(0.0, 1.0), steps, "linear")
+    t = torch.arange(steps, dtype=times.dtype).reshape(-1, 1, 1, 1, 1)
+    return (torch.floor(times + 0.5) <= t).to(torch.float32)
+
+
+def spikes_of(waves: torch.Tensor) -> torch.Tensor:
+    """The spikes ``[T, ...]`` (1 at the firing step only) of a cumulative wave."""
+    return torch.cat([waves[:1], waves[1:] - waves[:-1]])
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def potentials(waves: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    r""":math:`V_t = W * c_t` ``[T, B, maps, H', W']`` for every step, as
+    :math:`\sum_{t' \le t} W * s_{t'}` so a cost meter on ``conv`` sees the spikes."""
+    return torch.cumsum(conv(spikes_of(waves)), dim=0)
+
+
+def first_times(fired: torch.Tensor) -> torch.Tensor:
+    """The first step of each cumulative wave ``[T, ...]``; ``inf`` where it never fires."""
+    steps = fired.shape[0]
+    count = fired.sum(0)
+    return torch.where(count > 0, steps - count, torch.full_like(count, torch.inf))
+
+
+def value_at(x: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """``x[times]`` ``[...]`` along the leading time axis (the last step where never)."""
+    last = x.shape[0] - 1
+    index = torch.where(torch.isfinite(times), times, float(last)).long().clamp(max=last)
+    return x.gather(0, index.unsqueeze(0)).squeeze(0)
+
+
+def fire(v: torch.Tensor, spec: ConvSpec, inhibit: bool) -> torch.Tensor:
+    """The output wave of potentials ``v`` ``[T, B, ...]``, with one feature per position when
+    ``inhibit`` (lateral inhibition between maps)."""
+    fired = (v >= spec.threshold).to(v.dtype)
+    if not inhibit:
+        return fired
+    times = first_times(fired)
+    keep = position_inhibition(fired[-1], earliest_first(times, value_at(v, times)))
+    return fired * keep
+
+
+def pool(waves: torch.Tensor, spec: ConvSpec) -> torch.Tensor:
+    if spec.pool <= 0:
+        return waves
+    steps, batch = waves.shape[:2]
+    out = F.max_pool2d(
+        waves.reshape(steps * batch, *waves.shape[2:]),
+        spec.pool,
+        spec.pool_stride,
+        spec.pool_padding,
+    )
+    return out.reshape(steps, batch, *out.shape[1:])
+
+
+class ConvStack(nn.Module):
+    """The trained convolutions (``deepspike.layers.Conv2d``, counted by the cost meter)."""
+
+    def __init__(self, in_channels: int, specs: Sequence[ConvSpec]) -> None:
+        super().__init__()
+        self.specs = list(specs)
+        layers, channels = [], in_channels
+        for spec in self.specs:
+            layers.append(
+                Conv2d(channels, spec.maps, spec.kernel, padding=spec.padding, bias=False)
+            )
+            channels = spec.maps
+        self.convs = nn.ModuleList(layers)
+
+    def initialise(self, generator: torch.Generator, mean: float = 0.8, std: float = 0.05):
+        """Weights drawn from N(0.8, 0.05) (Kheradpisheh et al. 2018), clipped to [0, 1]."""
+        with torch.no_grad():
+            for conv in self.convs:
+                w = torch.randn(conv.weight.shape, generator=generator) * std + mean
+                conv.weight.copy_(w.clamp(0.0, 1.0))
+
+    def waves(self, waves: torch.Tensor, upto: int) -> torch.Tensor:
+        """The (pooled) output wave of layer ``upto - 1`` (``upto = 0``: the input)."""
+        for spec, conv in zip(self.specs[:upto], self.convs[:upto], strict=True):
+            waves = pool(fire(potentials(waves, conv), spec, inhibit=True), spec)
+        return waves
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        """The last layer's potentials ``[T, B, maps, H, W]`` (its input through all others)."""
+        last = len(self.convs) - 1
+        return potentials(self.waves(waves, last), self.convs[last])
+
+
+def convergence(weight: torch.Tensor) -> float:
+    r""":math:`C = \frac{1}{n_w}\sum w(1 - w)`; learning has converged below 0.01."""
+    w = weight.detach()
+    return float((w * (1 - w)).mean())
+
+
+# --------------------------------------------------------------------------- learning
+
+
+def winner_updates(
+    waves_in: torch.Tensor,
+    v: torch.Tensor,
+    conv: nn.Conv2d,
+    spec: ConvSpec,
+    rates: tuple[float, float],
+) -> torch.Tensor:
+    """Summed STDP update ``[maps, C*k*k]`` of the winners of a batch (see module docstring)."""
+    fired = (v >= spec.threshold).to(v.dtype)
+    times = first_times(fired)
+    score = earliest_first(times, value_at(v, times))
+    winners = conv_k_winners(fired[-1], score, spec.k, spec.radius)
+    b, f, h, w = winners.nonzero(as_tuple=True)
+    view = ConvView(spec.kernel, padding=spec.padding)
+    weight = view.matrix(conv.weight.detach())
+    if len(b) == 0:
+        return torch.zeros_like(weight)
+    at_fire = waves_in[times[b, f, h, w].long(), b]  # [K, C, H, W]: inputs fired by then
+    patches = view.pre_rows(at_fire.unsqueeze(0)).reshape(len(b), -1, weight.shape[1])
+    position = h * v.shape[-1] + w
+    pre_before = patches[torch.arange(len(b)), position]
+    post = F.one_hot(f, spec.maps).to(weight.dtype)
+    return order_stdp(pre_before, post, weight, *rates)
+
+
+def batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n, size):
+        yield order[start : start + size]
+
+
+def train_layer(
+    stack: ConvStack,
+    layer: int,
+    waves_of: Callable[[torch.Tensor], torch.Tensor],
+    n_images: int,
+    budget: int,
+    batch_size: int,
+    schedule: Schedule,
+    generator: torch.Generator,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Train layer ``layer`` by STDP on up to ``budget`` images (several passes if needed) until
+    it converges; ``waves_of(indices)`` gives the input waves of those images."""
+    conv, spec = stack.convs[layer], stack.specs[layer]
+    optimizer = torch.optim.SGD([conv.weight], lr=1.0)
+    seen = 0
+    bar = tqdm(total=budget, desc=f"STDP layer {layer + 1}", disable=not progress, leave=False)
+    while seen < budget and convergence(conv.weight) >= CONVERGED:
+        for idx in batches(n_images, batch_size, generator):
+            idx = idx[: budget - seen]
+            with torch.no_grad():
+                waves_in = stack.waves(waves_of(idx), layer)
+                dw = winner_updates(
+                    waves_in, potentials(waves_in, conv), conv, spec, schedule.rates(seen)
+                )
+            apply_update(conv.weight, dw, optimizer, bounds=(0.0, 1.0))
+            seen += len(idx)
+            bar.update(len(idx))
+            if seen >= budget or convergence(conv.weight) < CONVERGED:
+                break
+    bar.close()
+    c = convergence(conv.weight)
+    log.info("layer %d: %d images, convergence %.4f", layer + 1, seen, c)
+    return {"images": seen, "convergence": round(c, 5)}
+
+
+# --------------------------------------------------------------------------- linear read-out
+
+
+class LinearReadout:
+    """Standardised features and a linear classifier ``argmax(W z + b)``, stored as tensors."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.tensors = tensors
+
+    @classmethod
+    def fit_svm(cls, features: torch.Tensor, labels: torch.Tensor, c: float) -> LinearReadout:
+        """A linear SVM (scikit-learn ``LinearSVC``, one-vs-rest) on standardised features."""
+        from sklearn.svm import LinearSVC
+
+        mean = features.mean(0)
+        scale = features.std(0).clamp(min=1e-6)
+        svm = LinearSVC(C=c, max_iter=5000, random_state=0)
+        svm.fit(((features - mean) / scale).numpy(), labels.numpy())
+        coef = torch.as_tensor(svm.coef_, dtype=torch.float32)
+        intercept = torch.as_tensor(svm.intercept_, dtype=torch.float32)
+        if coef.shape[0] == 1:  # two classes: one decision function
+            coef, intercept = torch.cat([-coef, coef]), torch.cat([-intercept, intercept])
+        return cls(
+            {"svm.mean": mean, "svm.scale": scale, "svm.coef": coef, "svm.intercept": intercept}
+        )
+
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        t = self.tensors
+        z = (features - t["svm.mean"]) / t["svm.scale"]
+        return (z @ t["svm.coef"].T + t["svm.intercept"]).argmax(1)

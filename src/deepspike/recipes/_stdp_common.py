@@ -1,0 +1,181 @@
+"""Helpers shared by the STDP recipes: label assignment and voting, resumable progress files,
+and the assembly of an :class:`~deepspike.recipes.registry.Outcome`.
+
+Resuming: a recipe given ``checkpoint_dir`` saves :data:`PROGRESS_FILE` there every
+``checkpoint_every`` images (atomically, through :func:`deepspike.io.save_checkpoint`) with its
+tensors, the position in the run and the state of the run's random generator, and continues from
+it when it finds one made with the same configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deepspike.errors import CheckpointError
+from deepspike.io import load_checkpoint, save_checkpoint
+from deepspike.metrics import CostReport
+from deepspike.recipes.registry import Context, Outcome
+
+log = logging.getLogger("deepspike")
+
+PROGRESS_FILE = "progress.safetensors"
+RNG_KEY = "_rng_state"
+#: settings that say where and how often to save, not what to compute
+CHECKPOINT_KEYS = ("checkpoint_dir", "checkpoint_every")
+
+
+# --------------------------------------------------------------------------- threads
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads (``n <= 0``: leave torch's setting), then
+    restore the previous count.
+
+    STDP simulations are many small tensor operations per time step; with more than one thread
+    each pays an OpenMP synchronisation, which on a busy 2-core machine made the Diehl & Cook
+    loop ten times slower than with one.
+    """
+    previous = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------- labels and votes
+
+
+def assign_labels(counts: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Each neuron's class: the one with its highest *average* response (Diehl & Cook 2015).
+
+    ``counts`` ``[n_samples, n_neurons]`` are spike counts, ``labels`` ``[n_samples]``.
+    Returns ``[n_neurons]`` class indices.
+    """
+    one_hot = torch.nn.functional.one_hot(labels.long(), n_classes).to(counts.dtype)
+    per_class = one_hot.T @ counts / one_hot.sum(0).clamp(min=1).unsqueeze(1)
+    return per_class.argmax(0)
+
+
+def class_votes(counts: torch.Tensor, assignments: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """``[..., n_classes]`` votes: the mean count of the neurons assigned to each class."""
+    one_hot = torch.nn.functional.one_hot(assignments.long(), n_classes).to(counts.dtype)
+    return counts @ one_hot / one_hot.sum(0).clamp(min=1)
+
+
+def vote(counts: torch.Tensor, assignments: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Predicted classes ``[n_samples]`` by voting of the assigned neurons."""
+    return class_votes(counts, assignments, n_classes).argmax(-1)
+
+
+def percent_correct(predictions: torch.Tensor, labels: torch.Tensor) -> float:
+    return 100.0 * float((predictions == labels).float().mean()) if len(labels) else 0.0
+
+
+# --------------------------------------------------------------------------- resumable progress
+
+
+def config_fingerprint(config: Mapping[str, Any]) -> str:
+    """A hash of the settings that determine the computation (not where to checkpoint)."""
+    relevant = {k: v for k, v in sorted(config.items()) if k not in CHECKPOINT_KEYS}
+    text = json.dumps(relevant, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands: ``step`` (images or batches done, the recipe's unit) and the tensors
+    to continue from."""
+
+    step: int
+    tensors: dict[str, torch.Tensor]
+    extra: dict[str, Any]
+
+
+def progress_path(ctx: Context) -> Path | None:
+    folder = str(ctx.config.get("checkpoint_dir", "") or "")
+    return Path(folder) / PROGRESS_FILE if folder else None
+
+
+def save_progress(
+    ctx: Context, step: int, tensors: Mapping[str, torch.Tensor], extra: Mapping[str, Any]
+) -> None:
+    """Atomically save the run's state (with the generator's) if ``checkpoint_dir`` is set."""
+    path = progress_path(ctx)
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {name: t.detach().clone() for name, t in tensors.items()}
+    payload[RNG_KEY] = ctx.generator.get_state()
+    meta = {
+        "kind": "progress",
+        "fingerprint": config_fingerprint(ctx.config),
+        "dataset": ctx.dataset,
+        "seed": ctx.seed,
+        "step": step,
+        "extra": dict(extra),
+    }
+    save_checkpoint(path, payload, meta)
+    log.info("saved progress at step %d to %s", step, path)
+
+
+def load_progress(ctx: Context) -> Progress | None:
+    """The saved state of this run, restoring the generator, or ``None`` to start afresh.
+
+    A progress file made with another configuration, data set or seed raises
+    :class:`CheckpointError` rather than being silently ignored or overwritten.
+    """
+    path = progress_path(ctx)
+    if path is None or not path.is_file():
+        return None
+    tensors, meta = load_checkpoint(path)
+    expected = (config_fingerprint(ctx.config), ctx.dataset, ctx.seed)
+    found = (meta.get("fingerprint"), meta.get("dataset"), meta.get("seed"))
+    if meta.get("kind") != "progress" or found != expected:
+        raise CheckpointError(
+            f"{path} belongs to another run (configuration, data set or seed differ); "
+            "use an empty checkpoint_dir or delete the file"
+        )
+    ctx.generator.set_state(tensors.pop(RNG_KEY))
+    log.info("resuming from step %d of %s", meta["step"], path)
+    return Progress(int(meta["step"]), tensors, dict(meta.get("extra", {})))
+
+
+def due(done: int, before: int, every: int) -> bool:
+    """Whether a checkpoint falls between ``before`` (exclusive) and ``done`` (inclusive)."""
+    return every > 0 and done // every > before // every
+
+
+# --------------------------------------------------------------------------- outcome
+
+
+def outcome(
+    accuracy: float,
+    cost: CostReport,
+    *,
+    timesteps: int,
+    n_train: int,
+    n_test: int,
+    tensors: Mapping[str, torch.Tensor],
+    extra: Mapping[str, Any] | None = None,
+) -> Outcome:
+    return Outcome(
+        accuracy=accuracy,
+        cost=cost,
+        timesteps=timesteps,
+        n_train=n_train,
+        n_test=n_test,
+        tensors={k: v.detach().contiguous() for k, v in tensors.items()},
+        extra=dict(extra or {}),
+    )

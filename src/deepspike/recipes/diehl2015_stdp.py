@@ -1,0 +1,546 @@
+r"""``diehl2015-stdp``: unsupervised digit recognition with STDP (Diehl & Cook 2015).
+
+Diehl & Cook, "Unsupervised learning of digit recognition using spike-timing-dependent
+plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
+
+* **Input.** Each pixel is a Poisson train of rate ``intensity * 63.75`` Hz (pixel / 4), shown
+  for 350 ms, then 150 ms of rest. An image that makes fewer than 5 output spikes is shown again
+  with the maximum rate raised by 32 Hz.
+* **Neurons.** Current-based LIF excitatory neurons (rest -65 mV, reset -60 mV, threshold
+  -52 mV + :math:`\theta`, :math:`\tau_m` = 100 ms, 5 ms refractory) with the adaptive threshold
+  :math:`\theta \mathrel{+}= 0.05` mV per spike, :math:`\tau_\theta = 10^7` ms
+  (:class:`deepspike.learning.AdaptiveThreshold`). Each excitatory spike inhibits every other
+  excitatory neuron by 17.5 mV at the next step: the paper's one-to-one excitatory -> inhibitory
+  -> all-others loop folded into :class:`deepspike.layers.LateralInhibition` (as in BindsNET's
+  ``DiehlAndCook2015v2``).
+* **Learning.** Pair STDP with nearest-spike traces (:math:`\tau` = 20 ms): a pre spike depresses
+  by :math:`\nu_{pre} x_{post}` (:math:`\nu_{pre} = 10^{-4}`), a post spike potentiates by
+  :math:`\nu_{post} x_{pre}` (:math:`\nu_{post} = 10^{-2}`); weights stay in :math:`[0, 1]`, and
+  each neuron's incoming weights are normalised to sum to 78 before every presentation.
+* **Labels.** After training, learning and :math:`\theta` are frozen; each neuron is assigned the
+  class for which its average response over ``n_label`` training images is highest, and a test
+  image is classified by the class whose neurons fire most on average.
+
+Batched simulation (the one departure, measurable with ``batch_size=1``). ``batch_size`` images
+are simulated in parallel with the same weights and thresholds; each image's STDP update and
+threshold increase are computed from its own spikes and summed, and applied after the batch.
+With ``batch_size=1`` this is Diehl & Cook's sequential protocol, except that weights change
+between presentations rather than inside one (the change during one 350 ms presentation is a few
+percent of a weight). The rest period is the reset of the membrane and traces to rest, which
+150 ms of rest approaches (:math:`e^{-150/100}`); :math:`\theta` decays over it exactly.
+
+Speed: the time loop runs only the neuron update on ``[B, N]``; synaptic currents are one
+sparse product of the input events with the weights for the whole presentation, and the STDP
+window one event-sparse product per side. :func:`images_per_second` measures it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from deepspike import data
+from deepspike.errors import ConfigError
+from deepspike.layers import LateralInhibition, Linear
+from deepspike.learning import (
+    AdaptiveThreshold,
+    PairSTDP,
+    additive,
+    apply_update,
+    normalize_incoming,
+    pair_stdp,
+    threshold_after,
+)
+from deepspike.metrics import CostMeter
+from deepspike.neurons import LIFParams, Neuron, run
+from deepspike.recipes import _stdp_common as common
+from deepspike.recipes.common import image_split
+from deepspike.recipes.registry import Context, Outcome, Paper, Recipe, register
+
+log = logging.getLogger("deepspike")
+
+#: Diehl & Cook's Table 1: test accuracy (%) per number of excitatory neurons
+PAPER_ACCURACY_BY_SIZE: Mapping[int, float] = {100: 82.9, 400: 87.0, 1600: 91.9, 6400: 95.0}
+#: passes through the 60,000 training images per network size (Diehl & Cook, Section 2.6)
+PAPER_EPOCHS_BY_SIZE: Mapping[int, int] = {100: 1, 400: 3, 1600: 7, 6400: 15}
+
+V_REST, V_RESET, V_THRESH = -65.0, -60.0, -52.0  # mV
+#: nu_post = 1e-2 at a post spike (LTP), nu_pre = 1e-4 at a pre spike (LTD), nearest traces
+DIEHL_COOK_STDP = PairSTDP(
+    a_plus=1e-2, a_minus=1e-4, tau_plus=20.0, tau_minus=20.0, trace="nearest"
+)
+N_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Network:
+    """The constants of one Diehl & Cook network (see the module docstring)."""
+
+    n_inputs: int
+    n_neurons: int
+    dt: float = 1.0
+    presentation_ms: float = 350.0
+    rest_ms: float = 150.0
+    tau_mem: float = 100.0
+    t_ref: float = 5.0
+    theta_plus: float = 0.05
+    tau_theta: float = 1e7
+    inhibition: float = 17.5
+    stdp: PairSTDP = DIEHL_COOK_STDP
+    w_max: float = 1.0
+    weight_sum: float = 78.0
+    max_rate_hz: float = 63.75
+    rate_step_hz: float = 32.0
+    min_spikes: int = 5
+    max_attempts: int = 8
+
+    @property
+    def steps(self) -> int:
+        return max(1, round(self.presentation_ms / self.dt))
+
+    @property
+    def theta_decay_per_image(self) -> float:
+        return math.exp(-(self.presentation_ms + self.rest_ms) / self.tau_theta)
+
+    def lif(self, theta: torch.Tensor | float = 0.0) -> LIFParams:
+        """The excitatory LIF, with voltages measured from rest (0 = -65 mV)."""
+        return LIFParams(
+            tau_mem=self.tau_mem,
+            dt=self.dt,
+            v_th=(V_THRESH - V_REST) + theta,
+            v_reset=V_RESET - V_REST,
+            reset="zero",
+            t_ref=self.t_ref,
+        )
+
+    def learning_model(self, theta: torch.Tensor) -> LateralInhibition:
+        """Excitatory neurons while learning: thresholds adapt within the presentation."""
+        adaptive = AdaptiveThreshold(
+            self.lif(), self.theta_plus, self.tau_theta, self.dt, theta_init=theta
+        )
+        return LateralInhibition(adaptive, strength=self.inhibition)
+
+    def frozen_model(self, theta: torch.Tensor) -> LateralInhibition:
+        """Excitatory neurons with learning off: fixed thresholds ``-52 mV + theta``."""
+        return LateralInhibition(self.lif(theta), strength=self.inhibition)
+
+
+def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
+    c = config
+    if c["n_neurons"] < 1 or c["batch_size"] < 1:
+        raise ConfigError("n_neurons and batch_size must be at least 1")
+    return Network(
+        n_inputs=n_inputs,
+        n_neurons=c["n_neurons"],
+        dt=c["dt"],
+        presentation_ms=c["presentation_ms"],
+        rest_ms=c["rest_ms"],
+        tau_mem=c["tau_mem"],
+        theta_plus=c["theta_plus"],
+        tau_theta=c["tau_theta"],
+        inhibition=c["inhibition"],
+        stdp=PairSTDP(
+            a_plus=c["nu_post"],
+            a_minus=c["nu_pre"],
+            tau_plus=c["tau_trace"],
+            tau_minus=c["tau_trace"],
+            dt=c["dt"],
+            trace="nearest",
+        ),
+        weight_sum=c["weight_sum"],
+        max_rate_hz=c["max_rate_hz"],
+        rate_step_hz=c["rate_step_hz"],
+        min_spikes=c["min_spikes"],
+    )
+
+
+class State(NamedTuple):
+    """What learning changes: ``weight`` ``[N, n_inputs]`` and thresholds ``theta`` ``[N]``."""
+
+    weight: torch.Tensor
+    theta: torch.Tensor
+
+
+def initial_state(net: Network, generator: torch.Generator, w_init_max: float = 0.3) -> State:
+    """Uniform random weights in ``[0, w_init_max]``, normalised; :math:`\\theta = 0`."""
+    w = torch.rand(net.n_neurons, net.n_inputs, generator=generator) * w_init_max
+    return State(normalize_incoming(w, net.weight_sum), torch.zeros(net.n_neurons))
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+def encode(
+    images: torch.Tensor, rate_hz: float, net: Network, generator: torch.Generator
+) -> torch.Tensor:
+    """Poisson input of rate ``intensity * rate_hz`` as a sparse COO tensor ``[T, B, n_in]``.
+
+    Event sparse: random numbers are drawn only for the pixels that are not black, per step
+    ``s ~ Bernoulli(intensity * rate_hz * dt)`` exactly as :func:`deepspike.encoding.rate`.
+    """
+    p_max = rate_hz * net.dt / 1000.0
+    if p_max > 1.0:
+        raise ConfigError(f"rate {rate_hz} Hz is above one spike per step of {net.dt} ms")
+    b, i = images.nonzero(as_tuple=True)
+    u = torch.rand(net.steps, len(b), generator=generator)
+    t, k = (u < images[b, i] * p_max).nonzero(as_tuple=True)
+    indices = torch.stack([t, b[k], i[k]])
+    shape = (net.steps, *images.shape)
+    return torch.sparse_coo_tensor(
+        indices, torch.ones(len(t)), shape, is_coalesced=True, check_invariants=False
+    )
+
+
+def synaptic_input(spikes: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Currents ``[T, B, N]`` of sparse input spikes ``[T, B, n_in]``: one sparse product."""
+    t, b, n_in = spikes.shape
+    (step, sample, col), values = spikes.indices(), spikes.values()
+    flat = torch.sparse_coo_tensor(
+        torch.stack([step * b + sample, col]),
+        values,
+        (t * b, n_in),
+        is_coalesced=True,
+        check_invariants=False,
+    )
+    return torch.sparse.mm(flat, weight.T).reshape(t, b, -1)
+
+
+Respond = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def with_retries(
+    net: Network, images: torch.Tensor, generator: torch.Generator, respond: Respond
+) -> torch.Tensor:
+    """Present ``images`` ``[B, n_in]``; re-present those with fewer than ``min_spikes`` output
+    spikes at a rate raised by ``rate_step_hz``, up to ``max_attempts`` times.
+
+    ``respond(indices, input_spikes) -> output_spikes`` simulates one attempt. Returns the spike
+    counts ``[B, N]`` of each image's last attempt.
+    """
+    counts = torch.zeros(len(images), net.n_neurons)
+    pending = torch.arange(len(images))
+    rate = net.max_rate_hz
+    for _ in range(net.max_attempts):
+        out = respond(pending, encode(images[pending], rate, net, generator))
+        attempt = out.sum(0)
+        counts[pending] = attempt
+        pending = pending[attempt.sum(1) < net.min_spikes]
+        if len(pending) == 0:
+            break
+        rate += net.rate_step_hz
+    return counts
+
+
+class _BatchUpdate:
+    """The update a batch accumulates over its images and attempts (summed STDP, spikes)."""
+
+    def __init__(self, net: Network, state: State) -> None:
+        self.net, self.state = net, state
+        self.dw = torch.zeros_like(state.weight)
+        self.spikes = torch.zeros(net.n_neurons)
+        self.presentations = 0
+
+    def respond(self, _indices: torch.Tensor, spikes_in: torch.Tensor) -> torch.Tensor:
+        model = self.net.learning_model(self.state.theta)
+        out = run(model, synaptic_input(spikes_in, self.state.weight)).spikes
+        window, _ = pair_stdp(spikes_in, out, self.net.stdp)
+        self.dw += additive(window)
+        self.spikes += out.sum((0, 1))
+        self.presentations += spikes_in.shape[1]
+        return out
+
+
+class Learner:
+    """The learning network: a ``Linear`` layer holding the weights, updated through its
+    ``grad`` by SGD with ``lr=1`` (:func:`deepspike.learning.apply_update`), and :math:`\\theta`."""
+
+    def __init__(self, net: Network, state: State) -> None:
+        self.net = net
+        self.layer = Linear(net.n_inputs, net.n_neurons, bias=False)
+        with torch.no_grad():
+            self.layer.weight.copy_(state.weight)
+        self.theta = state.theta.clone()
+        self.optimizer = torch.optim.SGD(self.layer.parameters(), lr=1.0)
+
+    @property
+    def state(self) -> State:
+        return State(self.layer.weight.detach().clone(), self.theta.clone())
+
+    @torch.no_grad()
+    def learn(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One batch: simulate, sum each image's STDP and threshold changes, apply them.
+        Returns the spike counts ``[B, N]``."""
+        batch = _BatchUpdate(self.net, State(self.layer.weight.detach(), self.theta))
+        counts = with_retries(self.net, images, generator, batch.respond)
+        weight = self.layer.weight
+        apply_update(weight, batch.dw, self.optimizer, bounds=(0.0, self.net.w_max))
+        weight.copy_(normalize_incoming(weight, self.net.weight_sum))
+        decay = self.net.theta_decay_per_image**batch.presentations
+        self.theta = threshold_after(self.theta, batch.spikes, self.net.theta_plus, decay)
+        return counts
+
+
+def inference_network(net: Network, state: State) -> nn.Sequential:
+    """The trained network with learning off, as modules the cost meter counts."""
+    layer = Linear(net.n_inputs, net.n_neurons, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(state.weight)
+    return nn.Sequential(layer, Neuron(net.frozen_model(state.theta)))
+
+
+@torch.no_grad()
+def responses(
+    net: Network,
+    model: nn.Module,
+    images: torch.Tensor,
+    generator: torch.Generator,
+    batch_size: int,
+    progress: bool = False,
+    desc: str = "responses",
+) -> torch.Tensor:
+    """Spike counts ``[n, N]`` of the frozen network to ``images`` ``[n, n_in]`` (with retries)."""
+    out = []
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        batch = images[start : start + batch_size]
+        out.append(with_retries(net, batch, generator, lambda _i, s: model(s.to_dense())))
+    return torch.cat(out) if out else torch.zeros(0, net.n_neurons)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def epochs_for(config: Mapping[str, Any]) -> int:
+    """``epochs``, or the paper's count for this network size when it is 0."""
+    if config["epochs"] > 0:
+        return config["epochs"]
+    n = config["n_neurons"]
+    return PAPER_EPOCHS_BY_SIZE.get(n, 1)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The presentation order of one epoch, fixed by the seed (so a resumed run sees the same)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+
+
+def fit(
+    ctx: Context, net: Network, images: torch.Tensor, on_batch=None
+) -> tuple[State, dict[str, Any]]:
+    """Train on ``images`` ``[n, n_in]`` for the configured epochs, resuming if a progress file
+    exists; returns the final state and training statistics."""
+    c = ctx.config
+    epochs, n, batch_size = epochs_for(c), len(images), c["batch_size"]
+    total = epochs * n
+    saved = common.load_progress(ctx)
+    if saved is None:
+        learner, done = Learner(net, initial_state(net, ctx.generator, c["w_init_max"])), 0
+    else:
+        learner = Learner(net, State(saved.tensors["weight"], saved.tensors["theta"]))
+        done = saved.step
+    start_time, start_done = time.perf_counter(), done
+    bar = tqdm(total=total, initial=done, desc="STDP", unit="img", disable=not ctx.progress)
+    while done < total:
+        epoch, offset = divmod(done, n)
+        order = epoch_order(n, ctx.seed, epoch)
+        idx = order[offset : offset + batch_size]
+        learner.learn(images[idx], ctx.generator)
+        before, done = done, done + len(idx)
+        bar.update(len(idx))
+        if on_batch is not None:
+            on_batch(done)
+        if common.due(done, before, c["checkpoint_every"]) and done < total:
+            state = learner.state
+            common.save_progress(ctx, done, state._asdict(), {"epoch": epoch})
+        if done % n == 0:
+            log.info("epoch %d/%d done", done // n, epochs)
+    bar.close()
+    seconds = time.perf_counter() - start_time
+    rate = (done - start_done) / seconds if seconds > 0 else 0.0
+    return learner.state, {"epochs": epochs, "train_images_per_second": round(rate, 2)}
+
+
+def _flat(images: torch.Tensor) -> torch.Tensor:
+    return images.reshape(len(images), -1)
+
+
+def _label_set(ctx: Context, x: torch.Tensor, y: torch.Tensor):
+    n = ctx.config["n_label"]
+    return (x, y) if n <= 0 or n >= len(x) else (x[:n], y[:n])
+
+
+def _test(ctx: Context, net: Network, state: State, label_set, test_set):
+    """Assign labels on ``label_set``, then measure accuracy and cost on ``test_set``."""
+    c = ctx.config
+    model = inference_network(net, state)
+    x_label, y_label = label_set
+    counts = responses(
+        net, model, _flat(x_label), ctx.generator, c["batch_size_eval"], ctx.progress, "labels"
+    )
+    assignments = common.assign_labels(counts, y_label, N_CLASSES)
+    x_test, y_test = test_set
+    with CostMeter(model) as meter:
+        test_counts = responses(
+            net, model, _flat(x_test), ctx.generator, c["batch_size_eval"], ctx.progress, "test"
+        )
+    predictions = common.vote(test_counts, assignments, N_CLASSES)
+    accuracy = common.percent_correct(predictions, y_test)
+    return accuracy, meter.report(samples=len(x_test)), assignments
+
+
+def _extra(ctx: Context, assignments: torch.Tensor) -> dict[str, Any]:
+    n = ctx.config["n_neurons"]
+    return {
+        "n_neurons": n,
+        "paper_accuracy_for_setting": (
+            PAPER_ACCURACY_BY_SIZE.get(n) if ctx.dataset == "mnist" else None
+        ),
+        "neurons_per_class": torch.bincount(assignments, minlength=N_CLASSES).tolist(),
+    }
+
+
+def train(ctx: Context) -> Outcome:
+    with common.torch_threads(ctx.config["threads"]):
+        return _train(ctx)
+
+
+def evaluate(ctx: Context, tensors: Mapping[str, torch.Tensor]) -> Outcome:
+    with common.torch_threads(ctx.config["threads"]):
+        return _evaluate(ctx, tensors)
+
+
+def _train(ctx: Context) -> Outcome:
+    c = ctx.config
+    x_train, y_train = image_split(ctx, "train", c["n_train"])
+    test_set = image_split(ctx, "test", c["n_test"])
+    net = network_from(c, x_train[0].numel())
+    state, stats = fit(ctx, net, _flat(x_train))
+    accuracy, cost, assignments = _test(
+        ctx, net, state, _label_set(ctx, x_train, y_train), test_set
+    )
+    log.info("diehl2015-stdp: %.2f%% with %d neurons", accuracy, net.n_neurons)
+    return common.outcome(
+        accuracy,
+        cost,
+        timesteps=net.steps,
+        n_train=len(x_train),
+        n_test=len(test_set[0]),
+        tensors={**state._asdict(), "assignments": assignments},
+        extra={**_extra(ctx, assignments), **stats},
+    )
+
+
+def _evaluate(ctx: Context, tensors: Mapping[str, torch.Tensor]) -> Outcome:
+    c = ctx.config
+    x_test, y_test = image_split(ctx, "test", c["n_test"])
+    net = network_from(c, x_test[0].numel())
+    state = State(tensors["weight"], tensors["theta"])
+    model = inference_network(net, state)
+    with CostMeter(model) as meter:
+        counts = responses(net, model, _flat(x_test), ctx.generator, c["batch_size_eval"])
+    assignments = tensors["assignments"]
+    accuracy = common.percent_correct(common.vote(counts, assignments, N_CLASSES), y_test)
+    return common.outcome(
+        accuracy,
+        meter.report(samples=len(x_test)),
+        timesteps=net.steps,
+        n_train=0,
+        n_test=len(x_test),
+        tensors=dict(tensors),
+        extra=_extra(ctx, assignments),
+    )
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def images_per_second(
+    n_neurons: int = 100,
+    presentation_ms: float = 250.0,
+    n_images: int = 256,
+    batch_size: int = 16,
+    dataset: str = "mnist",
+    data_dir: str | None = None,
+    seed: int = 0,
+    threads: int = 1,
+) -> float:
+    """Training speed of the Diehl & Cook protocol (learning on) in images per second.
+
+    Trains a fresh ``n_neurons`` network on the first ``n_images`` training images of
+    ``dataset`` (``mnist`` needs its files; ``digits`` is bundled) with ``dt`` = 1 ms.
+    """
+    x, _ = data.load(dataset, "train", data_dir=data_dir)
+    images = _flat(x[:n_images])
+    config = {**RECIPE.defaults, "n_neurons": n_neurons, "presentation_ms": presentation_ms}
+    net = network_from({**config, "batch_size": batch_size}, images.shape[1])
+    generator = torch.Generator().manual_seed(seed)
+    learner = Learner(net, initial_state(net, generator))
+    with common.torch_threads(threads):
+        start = time.perf_counter()
+        for i in range(0, len(images), batch_size):
+            learner.learn(images[i : i + batch_size], generator)
+        return len(images) / (time.perf_counter() - start)
+
+
+RECIPE = register(
+    Recipe(
+        id="diehl2015-stdp",
+        title="Diehl & Cook STDP network (adaptive thresholds, lateral inhibition)",
+        paper=Paper(
+            cite="Diehl & Cook 2015",
+            row="STDP, 2 layers: excitatory LIF with adaptive thresholds, lateral inhibition, "
+            "Poisson input, label assignment",
+            accuracy={"mnist": 95.0},
+            url="https://doi.org/10.3389/fncom.2015.00099",
+        ),
+        method="unsupervised STDP + label assignment",
+        local_learning=True,
+        group="fully connected",
+        datasets=("mnist", "digits"),
+        defaults={
+            "n_neurons": 400,
+            "epochs": 0,
+            "batch_size": 16,
+            "batch_size_eval": 64,
+            "n_train": 0,
+            "n_test": 0,
+            "n_label": 10000,
+            "dt": 1.0,
+            "presentation_ms": 350.0,
+            "rest_ms": 150.0,
+            "tau_mem": 100.0,
+            "theta_plus": 0.05,
+            "tau_theta": 1e7,
+            "inhibition": 17.5,
+            "nu_pre": 1e-4,
+            "nu_post": 1e-2,
+            "tau_trace": 20.0,
+            "weight_sum": 78.0,
+            "w_init_max": 0.3,
+            "max_rate_hz": 63.75,
+            "rate_step_hz": 32.0,
+            "min_spikes": 5,
+            "threads": 1,
+            "checkpoint_dir": "",
+            "checkpoint_every": 5000,
+        },
+        smoke={
+            "n_neurons": 60,
+            "epochs": 1,
+            "weight_sum": 16.0,
+            "presentation_ms": 100.0,
+            "n_train": 800,
+            "n_label": 0,
+        },
+        quick={"n_neurons": 100, "epochs": 2, "weight_sum": 16.0},
+        train=train,
+        evaluate=evaluate,
+    )
+)

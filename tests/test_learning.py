@@ -1,0 +1,439 @@
+"""Plasticity rules, traces, views, homeostasis, competition and the learner."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from deepspike.errors import ConfigError, ShapeError
+from deepspike.layers import LateralInhibition
+from deepspike.learning import (
+    AdaptiveThreshold,
+    ConvView,
+    DenseView,
+    PairSTDP,
+    TripletSTDP,
+    Window,
+    additive,
+    apply_update,
+    box,
+    conv_k_winners,
+    earliest_first,
+    feature_inhibition,
+    nessler_stdp,
+    normalize_incoming,
+    order_stdp,
+    pair_stdp,
+    position_inhibition,
+    rstdp,
+    soft_bound,
+    trace,
+    triplet_stdp,
+    view_of,
+    write_grad,
+)
+from deepspike.neurons import LIFParams, run
+
+
+def spike_train(steps: int, times: list[int]) -> torch.Tensor:
+    s = torch.zeros(steps, 1, 1, dtype=torch.float64)
+    s[times] = 1.0
+    return s
+
+
+# --------------------------------------------------------------------------- pair STDP
+
+
+@pytest.mark.parametrize("mode", ["all_to_all", "nearest"])
+@pytest.mark.parametrize("lag", [0, 1, 7, 25])
+def test_pre_before_post_potentiates_on_the_exponential_window(mode, lag):
+    params = PairSTDP(a_plus=0.8, a_minus=0.5, tau_plus=16.8, tau_minus=33.7, trace=mode)
+    window, _ = pair_stdp(spike_train(40, [3]), spike_train(40, [3 + lag]), params)
+    assert additive(window).item() == pytest.approx(0.8 * math.exp(-lag / 16.8), rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["all_to_all", "nearest"])
+@pytest.mark.parametrize("lag", [1, 7, 25])
+def test_post_before_pre_depresses_on_the_exponential_window(mode, lag):
+    params = PairSTDP(a_plus=0.8, a_minus=0.5, tau_plus=16.8, tau_minus=33.7, trace=mode)
+    window, _ = pair_stdp(spike_train(40, [3 + lag]), spike_train(40, [3]), params)
+    assert additive(window).item() == pytest.approx(-0.5 * math.exp(-lag / 33.7), rel=1e-12)
+
+
+def test_all_to_all_sums_every_pair_and_nearest_only_the_latest():
+    pre, post = spike_train(30, [2, 5]), spike_train(30, [10])
+    a2a = PairSTDP(a_plus=1.0, a_minus=0.0, tau_plus=10.0)
+    nearest = PairSTDP(a_plus=1.0, a_minus=0.0, tau_plus=10.0, trace="nearest")
+    both = math.exp(-0.8) + math.exp(-0.5)
+    assert additive(pair_stdp(pre, post, a2a)[0]).item() == pytest.approx(both)
+    assert additive(pair_stdp(pre, post, nearest)[0]).item() == pytest.approx(math.exp(-0.5))
+
+
+def reference_pair_stdp(pre, post, p, modulation=None):
+    """A plain per-step loop over traces: the definition the event-driven rule must match."""
+    d_plus, d_minus = math.exp(-p.dt / p.tau_plus), math.exp(-p.dt / p.tau_minus)
+    x_pre = torch.zeros(pre.shape[1:], dtype=torch.float64)
+    x_post = torch.zeros(post.shape[1:], dtype=torch.float64)
+    ltp = torch.zeros(post.shape[2], pre.shape[2], dtype=torch.float64)
+    ltd = torch.zeros_like(ltp)
+    for t in range(pre.shape[0]):
+        m = torch.ones(pre.shape[1], dtype=torch.float64) if modulation is None else modulation
+        x_post = d_minus * x_post  # the post trace just before this step's spikes
+        ltd += (x_post * m[:, None]).T @ pre[t]
+        if p.trace == "nearest":
+            x_pre = torch.where(pre[t] > 0, 1.0, d_plus * x_pre)
+            x_post = torch.where(post[t] > 0, 1.0, x_post)
+        else:
+            x_pre = d_plus * x_pre + pre[t]
+            x_post = x_post + post[t]
+        ltp += (post[t] * m[:, None]).T @ x_pre
+    return p.a_plus * ltp, p.a_minus * ltd, x_pre, x_post
+
+
+@pytest.mark.parametrize("mode", ["all_to_all", "nearest"])
+def test_event_driven_pair_stdp_matches_the_per_step_reference(mode):
+    g = torch.Generator().manual_seed(1)
+    pre = (torch.rand(80, 6, 9, generator=g) < 0.1).double()
+    post = (torch.rand(80, 6, 4, generator=g) < 0.06).double()
+    reward = torch.randn(6, generator=g, dtype=torch.float64)
+    p = PairSTDP(a_plus=0.3, a_minus=0.2, tau_plus=7.0, tau_minus=11.0, trace=mode)
+    window, traces = pair_stdp(pre, post, p, modulation=reward)
+    ltp, ltd, x_pre, x_post = reference_pair_stdp(pre, post, p, reward)
+    torch.testing.assert_close(window.ltp, ltp, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(window.ltd, ltd, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(traces.pre, x_pre)
+    torch.testing.assert_close(traces.post, x_post)
+
+
+@pytest.mark.parametrize("mode", ["all_to_all", "nearest"])
+def test_a_run_cut_into_chunks_gives_the_same_window(mode):
+    g = torch.Generator().manual_seed(2)
+    pre = (torch.rand(90, 3, 8, generator=g) < 0.15).double()
+    post = (torch.rand(90, 3, 5, generator=g) < 0.08).double()
+    p = PairSTDP(trace=mode)
+    whole, _ = pair_stdp(pre, post, p)
+    traces, ltp, ltd = None, 0.0, 0.0
+    for chunk in (slice(0, 13), slice(13, 14), slice(14, 60), slice(60, 90)):
+        window, traces = pair_stdp(pre[chunk], post[chunk], p, traces)
+        ltp, ltd = ltp + window.ltp, ltd + window.ltd
+    torch.testing.assert_close(ltp, whole.ltp)
+    torch.testing.assert_close(ltd, whole.ltd)
+
+
+def test_sparse_input_gives_the_same_window_as_dense():
+    g = torch.Generator().manual_seed(3)
+    pre = (torch.rand(50, 4, 10, generator=g) < 0.1).float()
+    post = (torch.rand(50, 4, 3, generator=g) < 0.1).float()
+    p = PairSTDP(trace="nearest")
+    dense, _ = pair_stdp(pre, post, p)
+    sparse, _ = pair_stdp(pre.to_sparse(), post, p)
+    torch.testing.assert_close(dense.ltp, sparse.ltp)
+    torch.testing.assert_close(dense.ltd, sparse.ltd)
+
+
+def test_soft_bounds_keep_weights_in_range_under_many_random_updates():
+    g = torch.Generator().manual_seed(4)
+    w = torch.rand(20, 30, generator=g, dtype=torch.float64) * 2.0
+    p = PairSTDP(a_plus=0.2, a_minus=0.2, tau_plus=10.0, tau_minus=10.0)
+    for _ in range(60):
+        pre = (torch.rand(20, 2, 30, generator=g) < 0.2).double()
+        post = (torch.rand(20, 2, 20, generator=g) < 0.2).double()
+        window, _ = pair_stdp(pre, post, p)
+        scale = 1.0 / max(1.0, float((window.ltp + window.ltd).max()))  # keep LTP + LTD <= 1
+        w = w + soft_bound(window._replace(ltp=window.ltp * scale, ltd=window.ltd * scale), w, 2.0)
+        assert float(w.min()) >= 0.0 and float(w.max()) <= 2.0
+    assert 0.1 < float(w.mean()) < 1.9  # it moved, and stayed inside
+
+
+def test_soft_bound_scales_each_side_by_its_room():
+    w = torch.tensor([[0.25, 0.75]])
+    win = Window(torch.tensor([[0.1, 0.1]]), torch.tensor([[0.2, 0.2]]))
+    expected = torch.tensor([[0.75 * 0.1 - 0.25 * 0.2, 0.25 * 0.1 - 0.75 * 0.2]])
+    torch.testing.assert_close(soft_bound(win, w), expected)
+
+
+# --------------------------------------------------------------------------- triplet STDP
+
+
+def sjostrom_pairing(frequency_hz: float, lag_ms: int, pairs: int = 60) -> float:
+    """Weight change after ``pairs`` pre/post pairings (Sjöström et al. 2001), dt = 1 ms."""
+    period = round(1000 / frequency_hz)
+    steps = pairs * period + 200
+    pre, post = torch.zeros(steps, 1, 1), torch.zeros(steps, 1, 1)
+    for k in range(pairs):
+        t0 = 100 + k * period
+        pre[t0 + max(0, -lag_ms)] = 1.0
+        post[t0 + max(0, lag_ms)] = 1.0
+    window, _ = triplet_stdp(pre.double(), post.double(), TripletSTDP())
+    return additive(window).item()
+
+
+def test_triplet_stdp_reproduces_the_frequency_dependence_of_pairing():
+    for hz in (1, 5, 10):
+        assert sjostrom_pairing(hz, -10) < 0  # post-pre pairing depresses at low frequency
+    for hz in (40, 50):
+        assert sjostrom_pairing(hz, +10) > 0 and sjostrom_pairing(hz, -10) > 0
+    assert sjostrom_pairing(50, +10) > sjostrom_pairing(20, +10) > sjostrom_pairing(1, +10)
+
+
+# --------------------------------------------------------------------------- order rules, R-STDP
+
+
+def test_order_stdp_potentiates_inputs_that_fired_first_and_depresses_the_rest():
+    w = torch.tensor([[0.5, 0.2, 0.9], [0.5, 0.5, 0.5]])
+    pre_before = torch.tensor([[1.0, 0.0, 1.0]])
+    post = torch.tensor([[1.0, 0.0]])  # only neuron 0 won
+    dw = order_stdp(pre_before, post, w, 0.004, -0.003)
+    expected = torch.tensor([[0.004 * 0.25, -0.003 * 0.16, 0.004 * 0.09], [0.0, 0.0, 0.0]])
+    torch.testing.assert_close(dw, expected)
+
+
+def test_rstdp_flips_sign_with_reward():
+    w = torch.full((2, 4), 0.5)
+    pre_before = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    post = torch.tensor([[1.0, 0.0]])
+    rewarded = rstdp(pre_before, post, w, torch.tensor([1.0]))
+    punished = rstdp(pre_before, post, w, torch.tensor([-1.0]))
+    assert (rewarded[0, :2] > 0).all() and (rewarded[0, 2:] < 0).all()
+    assert (punished[0, :2] < 0).all() and (punished[0, 2:] > 0).all()
+    assert rstdp(pre_before, post, w, torch.tensor([0.0])).abs().sum() == 0
+
+
+def test_reward_modulated_pair_stdp_flips_sign_with_reward():
+    pre, post = spike_train(20, [2]), spike_train(20, [6])
+    p = PairSTDP()
+    plus = additive(pair_stdp(pre, post, p, modulation=torch.tensor([1.0]))[0])
+    minus = additive(pair_stdp(pre, post, p, modulation=torch.tensor([-1.0]))[0])
+    assert plus.item() > 0 and minus.item() == pytest.approx(-plus.item())
+
+
+# --------------------------------------------------------------------------- probabilistic STDP
+
+
+def test_nessler_rule_values_and_its_log_probability_fixed_point():
+    w = torch.tensor([[-1.0, -2.0]])
+    dw = nessler_stdp(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0]]), w, lr=0.1)
+    torch.testing.assert_close(dw, torch.tensor([[0.1 * (math.e - 1), -0.1]]))
+    g = torch.Generator().manual_seed(5)
+    p = torch.tensor([0.8, 0.5, 0.2])
+    w = torch.full((1, 3), -1.0)
+    for _ in range(5000):
+        y = (torch.rand(1, 3, generator=g) < p).float()
+        w = w + nessler_stdp(y, torch.ones(1, 1), w, lr=0.005)
+    torch.testing.assert_close(w[0], p.log(), atol=0.2, rtol=0.0)
+
+
+# --------------------------------------------------------------------------- views
+
+
+def test_dense_and_1x1_conv_over_a_1x1_image_give_identical_updates():
+    g = torch.Generator().manual_seed(6)
+    pre = (torch.rand(30, 5, 7, generator=g) < 0.2).float()
+    post = (torch.rand(30, 5, 3, generator=g) < 0.2).float()
+    p = PairSTDP(trace="nearest")
+    conv = ConvView(kernel_size=1)
+    dense, _ = pair_stdp(DenseView().pre_rows(pre), DenseView().post_rows(post), p)
+    as_conv, _ = pair_stdp(
+        conv.pre_rows(pre.reshape(30, 5, 7, 1, 1)), conv.post_rows(post.reshape(30, 5, 3, 1, 1)), p
+    )
+    torch.testing.assert_close(additive(dense), additive(as_conv))
+
+
+def test_conv_update_is_the_dense_update_summed_over_positions():
+    g = torch.Generator().manual_seed(7)
+    x = (torch.rand(12, 2, 3, 5, 5, generator=g) < 0.2).double()  # [T, B, C, H, W]
+    y = (torch.rand(12, 2, 4, 4, 4, generator=g) < 0.1).double()  # 2x2 kernel, stride 1
+    p = PairSTDP()
+    view = view_of(nn.Conv2d(3, 4, 2))
+    window, _ = pair_stdp(view.pre_rows(x), view.post_rows(y), p)
+    brute = torch.zeros(4, 3 * 2 * 2, dtype=torch.float64)
+    for i in range(4):
+        for j in range(4):
+            patch = x[..., i : i + 2, j : j + 2].reshape(12, 2, -1)
+            brute += additive(pair_stdp(patch, y[..., i, j], p)[0])
+    torch.testing.assert_close(additive(window), brute)
+    assert view.to_weight(additive(window), torch.zeros(4, 3, 2, 2)).shape == (4, 3, 2, 2)
+
+
+def test_mismatched_activity_is_a_shape_error():
+    with pytest.raises(ShapeError):
+        pair_stdp(torch.zeros(5, 2, 3), torch.zeros(6, 2, 3), PairSTDP())
+    with pytest.raises(ShapeError):
+        DenseView().pre_rows(torch.zeros(2, 3))
+    with pytest.raises(ConfigError):
+        PairSTDP(a_minus=-1.0)
+    with pytest.raises(ConfigError):
+        view_of(nn.ReLU())
+
+
+# --------------------------------------------------------------------------- traces
+
+
+@pytest.mark.parametrize("mode", ["all_to_all", "nearest"])
+def test_trace_matches_its_recurrence_and_continues_across_chunks(mode):
+    g = torch.Generator().manual_seed(8)
+    s = (torch.rand(300, 2, 3, generator=g) < 0.2).double()
+    d = math.exp(-1 / 4.0)
+    x, expected = torch.zeros(2, 3, dtype=torch.float64), []
+    for t in range(300):
+        x = torch.where(s[t] > 0, 1.0, d * x) if mode == "nearest" else d * x + s[t]
+        expected.append(x)
+    whole = trace(s, 4.0, mode=mode)
+    torch.testing.assert_close(whole, torch.stack(expected))
+    first = trace(s[:100], 4.0, mode=mode)
+    torch.testing.assert_close(trace(s[100:], 4.0, mode=mode, initial=first[-1]), whole[100:])
+
+
+def test_box_window_marks_recent_spikes():
+    s = torch.tensor([1.0, 0, 0, 0, 1, 0, 0, 0]).reshape(8, 1)
+    assert box(s, 3).flatten().tolist() == [1, 1, 1, 0, 1, 1, 1, 0]
+
+
+# --------------------------------------------------------------------------- homeostasis
+
+
+def test_adaptive_threshold_rises_per_spike_and_slows_firing():
+    x = torch.full((200, 1, 1), 3.0)
+    plain = run(LIFParams(tau_mem=20.0, v_th=10.0, reset="zero"), x).spikes.sum()
+    model = AdaptiveThreshold(LIFParams(tau_mem=20.0, v_th=10.0, reset="zero"), theta_plus=2.0)
+    out = run(model, x)
+    assert out.spikes.sum() < plain
+    assert out.state.theta.item() == pytest.approx(2.0 * out.spikes.sum().item(), rel=1e-4)
+
+
+def test_adaptive_threshold_composes_with_lateral_inhibition():
+    model = LateralInhibition(
+        AdaptiveThreshold(LIFParams(tau_mem=20.0, v_th=5.0, reset="zero"), 0.5), strength=50.0
+    )
+    out = run(model, torch.full((50, 2, 4), 2.0)).spikes
+    assert (out.sum(2) <= 4).all() and out.sum() > 0
+
+
+def test_normalisation_makes_each_neuron_sum_to_the_total():
+    w = torch.rand(5, 2, 3, 3)
+    sums = normalize_incoming(w, 78.0).reshape(5, -1).sum(1)
+    torch.testing.assert_close(sums, torch.full((5,), 78.0))
+    with pytest.raises(ConfigError):
+        normalize_incoming(w, 0.0)
+
+
+# --------------------------------------------------------------------------- competition
+
+
+def test_conv_k_winners_leaves_at_most_k_distinct_well_separated_winners():
+    g = torch.Generator().manual_seed(9)
+    spikes = (torch.rand(6, 5, 8, 8, generator=g) < 0.5).float()
+    score = torch.rand(6, 5, 8, 8, generator=g)
+    for k, radius in [(1, 0), (3, 1), (4, 2), (10, 0)]:
+        won = conv_k_winners(spikes, score, k, radius)
+        assert (won <= spikes).all()
+        for b in range(6):
+            c, h, w = won[b].nonzero(as_tuple=True)
+            assert len(c) <= k and len(set(c.tolist())) == len(c)  # one per map
+            for i in range(len(c)):
+                for j in range(i):
+                    assert max(abs(h[i] - h[j]), abs(w[i] - w[j])) > radius
+
+
+def test_conv_k_winners_takes_the_best_scores_first():
+    spikes = torch.ones(1, 2, 1, 3)
+    score = torch.tensor([[[[0.1, 0.9, 0.2]], [[0.8, 0.3, 0.4]]]])
+    won = conv_k_winners(spikes, score, k=2, radius=0)
+    assert won[0, 0, 0].tolist() == [0, 1, 0] and won[0, 1, 0].tolist() == [1, 0, 0]
+
+
+def test_feature_and_position_inhibition_keep_one_winner_each():
+    g = torch.Generator().manual_seed(10)
+    spikes = (torch.rand(3, 4, 5, 5, generator=g) < 0.6).float()
+    score = torch.rand(3, 4, 5, 5, generator=g)
+    per_map = feature_inhibition(spikes, score)
+    assert (per_map.flatten(2).sum(2) <= 1).all() and (per_map <= spikes).all()
+    assert (per_map.flatten(2).sum(2) == spikes.flatten(2).amax(2)).all()
+    per_place = position_inhibition(spikes, score)
+    assert (per_place.sum(1) <= 1).all() and (per_place.sum(1) == spikes.amax(1)).all()
+
+
+def test_earliest_first_ranks_time_before_potential():
+    times = torch.tensor([2.0, 1.0, 1.0, math.inf]).reshape(1, 4, 1, 1)
+    pots = torch.tensor([99.0, 1.0, 2.0, 50.0]).reshape(1, 4, 1, 1)
+    order = earliest_first(times, pots).flatten().argsort(descending=True).tolist()
+    assert order == [2, 1, 0, 3]
+
+
+# --------------------------------------------------------------------------- learner
+
+
+def test_write_grad_lets_sgd_with_lr_1_apply_the_update():
+    conv = nn.Conv2d(2, 3, 2, bias=False)
+    before = conv.weight.detach().clone()
+    dw = torch.randn(3, 8)
+    optimizer = torch.optim.SGD(conv.parameters(), lr=1.0)
+    write_grad(conv.weight, dw)
+    optimizer.step()
+    torch.testing.assert_close(conv.weight.detach(), before + dw.reshape(3, 2, 2, 2))
+    apply_update(conv.weight, torch.full((3, 8), 10.0), optimizer, bounds=(0.0, 1.0))
+    assert float(conv.weight.detach().max()) == 1.0
+    with pytest.raises(ShapeError):
+        write_grad(conv.weight, torch.zeros(5))
+
+
+# --------------------------------------------------------------------------- a single neuron
+
+
+def pattern_in_noise(seconds: float, n: int, generator: torch.Generator):
+    """Poisson afferents (5-45 Hz); in a quarter of the 50 ms segments (never two in a row) the
+    first half of them replays one frozen 50 ms pattern. Returns spikes ``[T, 1, n]`` and the
+    pattern onsets (Masquelier, Guyonneau & Thorpe 2008, scaled down)."""
+    steps, seg = int(seconds * 1000), 50
+    rates = 5.0 + 40.0 * torch.rand(n, generator=generator)
+    spikes = (torch.rand(steps, 1, n, generator=generator) < rates / 1000.0).float()
+    pattern = (torch.rand(seg, 1, n // 2, generator=generator) < rates[: n // 2] / 1000.0).float()
+    onsets, previous = [], False
+    for start in range(0, steps - seg, seg):
+        chosen = not previous and bool(torch.rand(1, generator=generator) < 0.25)
+        if chosen:
+            spikes[start : start + seg, :, : n // 2] = pattern
+            onsets.append(start)
+        previous = chosen
+    return spikes, onsets
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="scaled-down Masquelier 2008 set-up not tuned yet: with 400 afferents and 60 s the "
+    "additive rule either saturates or silences the neuron before it locks onto the pattern",
+    strict=False,
+)
+def test_a_stdp_neuron_finds_a_repeated_pattern_hidden_in_noise():
+    """One LIF neuron with nearest-spike additive STDP (a- = 0.85 a+, tau 16.8 / 33.7 ms) learns
+    to fire for the pattern only, and earlier and earlier inside it."""
+    g = torch.Generator().manual_seed(0)
+    n, chunk = 400, 10
+    spikes, onsets = pattern_in_noise(60.0, n, g)
+    neuron = LIFParams(tau_mem=10.0, v_th=22.0, reset="zero", t_ref=5.0)
+    stdp = PairSTDP(
+        a_plus=0.03125, a_minus=0.85 * 0.03125, tau_plus=16.8, tau_minus=33.7, trace="nearest"
+    )
+    w = torch.full((1, n), 0.475)
+    state, traces, fired = None, None, []
+    for start in range(0, len(spikes), chunk):
+        pre = spikes[start : start + chunk]
+        out = run(neuron, pre @ w.T, state)
+        state = out.state
+        window, traces = pair_stdp(pre, out.spikes, stdp, traces)
+        w = (w + additive(window)).clamp(0.0, 1.0)
+        fired += (start + out.spikes.flatten().nonzero().flatten()).tolist()
+
+    def stats(t0: float, t1: float):
+        patterns = [o for o in onsets if t0 <= o < t1]
+        inside = [t for t in fired if any(o <= t < o + 50 for o in patterns)]
+        latencies = [min((t - o for t in fired if o <= t < o + 50), default=None) for o in patterns]
+        hits = [lat for lat in latencies if lat is not None]
+        false_alarms = (len([t for t in fired if t0 <= t < t1]) - len(inside)) / ((t1 - t0) / 1000)
+        return len(hits) / len(patterns), false_alarms, sum(hits) / max(len(hits), 1)
+
+    hit_rate, false_hz, late_latency = stats(45_000, 60_000)
+    assert hit_rate > 0.9 and false_hz < 1.0
+    first_hits = stats(0, 15_000)
+    assert late_latency < first_hits[2]
