@@ -83,6 +83,7 @@ def cmd_train(args) -> int:
         overrides=overrides,
         command="deepspike " + shlex.join(args.argv),
         progress=not args.no_progress,
+        resume=args.resume,
     )
     print(
         f"{record['recipe']} on {record['dataset']}: accuracy {record['accuracy']:.2f}% "
@@ -170,6 +171,7 @@ def build_parser() -> Parser:
     p.add_argument("--out", help="run directory (default: runs/RECIPE)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="the fast smoke setting")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     common(p)
     p.set_defaults(func=cmd_train)

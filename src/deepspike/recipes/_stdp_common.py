@@ -1,10 +1,11 @@
 """Helpers shared by the STDP recipes: label assignment and voting, resumable progress files,
 and the assembly of an :class:`~deepspike.recipes.registry.Outcome`.
 
-Resuming: a recipe given ``checkpoint_dir`` saves :data:`PROGRESS_FILE` there every
-``checkpoint_every`` images (atomically, through :func:`deepspike.io.save_checkpoint`) with its
-tensors, the position in the run and the state of the run's random generator, and continues from
-it when it finds one made with the same configuration.
+Resuming: a recipe saves :data:`PROGRESS_FILE` every ``checkpoint_every`` images (atomically,
+through :func:`deepspike.io.save_checkpoint`) into ``checkpoint_dir`` or, when that is empty, the
+run's output directory, with its tensors, the position in the run and the state of the run's
+random generator. ``deepspike train ... --resume`` (or an explicit ``checkpoint_dir``) continues
+from it; a progress file made with another configuration raises ``CheckpointError``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ class Progress:
 
 
 def progress_path(ctx: Context) -> Path | None:
-    folder = str(ctx.config.get("checkpoint_dir", "") or "")
+    """Where progress is kept: ``checkpoint_dir`` if set, else the run's output directory."""
+    folder = str(ctx.config.get("checkpoint_dir", "") or "") or ctx.out_dir
     return Path(folder) / PROGRESS_FILE if folder else None
 
 
@@ -137,7 +139,8 @@ def load_progress(ctx: Context) -> Progress | None:
     :class:`CheckpointError` rather than being silently ignored or overwritten.
     """
     path = progress_path(ctx)
-    if path is None or not path.is_file():
+    explicit = bool(ctx.config.get("checkpoint_dir"))
+    if path is None or not path.is_file() or not (ctx.resume or explicit):
         return None
     tensors, meta = load_checkpoint(path)
     expected = (config_fingerprint(ctx.config), ctx.dataset, ctx.seed)
