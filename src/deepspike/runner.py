@@ -69,7 +69,10 @@ def result_record(
             "cite": recipe.paper.cite,
             "row": recipe.paper.row,
             "dataset": ctx.dataset,
-            "accuracy": recipe.paper_accuracy(ctx.dataset),
+            # a recipe whose paper reports one number per setting (e.g. network size) says which
+            "accuracy": outcome.extra.get(
+                "paper_accuracy_for_setting", recipe.paper_accuracy(ctx.dataset)
+            ),
         },
         "method": recipe.method,
         "group": recipe.group,
