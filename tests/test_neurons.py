@@ -513,3 +513,12 @@ def test_layer_conveniences(factory, params_type, kw) -> None:
 def test_izhikevich_convenience_with_preset() -> None:
     layer = Izhikevich("CH", dt=1.0)
     assert (layer.model.c, layer.model.d, layer.model.dt) == (-50.0, 2.0, 1.0)
+
+
+def test_neuron_module_truncates_bptt_through_its_window():
+    from deepspike.neurons import LIFParams, Neuron
+
+    x = torch.rand(6, 2, 3, requires_grad=True)
+    layer = Neuron(LIFParams(tau_mem=20.0), output="membrane", bptt_window=3)
+    layer(x)[-1].sum().backward()
+    assert torch.all(x.grad[:3] == 0) and torch.any(x.grad[3:] != 0)

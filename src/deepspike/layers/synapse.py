@@ -4,15 +4,33 @@ Feed-forward layers have no state over time, so each folds time into the batch a
 work of all ``T`` steps in one call: one GEMM over ``[T*B, in]`` for :class:`Linear`, one
 convolution over ``[T*B, C, H, W]`` for :class:`Conv2d`. The metrics harness
 (:mod:`deepspike.metrics`) recognises these classes to count synaptic operations.
+
+In inference on the CPU, :class:`Linear` is event-driven on sparse binary spikes: the output is
+the sum of the weight columns of the inputs that spiked, so its cost scales with the number of
+events (the accumulate-only synaptic operations of neuromorphic hardware) instead of with
+``in x out``.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
+from functools import cache
+from typing import NamedTuple
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deepspike.errors import ShapeError
+from deepspike.errors import ConfigError, ShapeError
+
+EVENT_THRESHOLD = 0.1
+"""Default input activity (fraction of non-zero inputs) below which :class:`Linear` switches to
+the event-driven path; the crossover measured on 2 CPU threads (``docs/kernels.md``)."""
+
+
+EVENT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
 
 
 def fold_time(x: torch.Tensor, feature_dims: int, layer: str) -> tuple[torch.Tensor, int, int]:
@@ -32,8 +50,129 @@ def unfold_time(y: torch.Tensor, t: int, b: int) -> torch.Tensor:
     return y.reshape(t, b, *y.shape[1:])
 
 
+def accumulate_spikes(
+    x: np.ndarray, table: np.ndarray, bias: np.ndarray, max_events: int, y: np.ndarray
+) -> int:
+    r"""Event-driven synapses, :math:`y_r = b + \sum_{j:\,x_{rj} = 1} W_{:,j}` (numba kernel).
+
+    ``x`` is ``[R, in]``, ``table`` is :math:`W^\top` ``[in, out]`` (contiguous, so an event
+    reads one contiguous row), ``bias`` is ``[out]`` or ``[0]``, ``y`` is the ``[R, out]``
+    output. One counting pass first: more than ``max_events`` non-zeros returns -1 (the dense
+    GEMM is cheaper) before any work. Then, row by row, the indices of the inputs that spiked are
+    gathered and their rows of ``table`` added up; an entry other than 0 or 1 returns -2 (not
+    spikes). Otherwise returns the number of events. Equal to the dense :math:`W x + b` up to
+    the order of the float additions.
+    """
+    n_rows, n_in = x.shape
+    n_out = table.shape[1]
+    n_events = 0
+    for r in range(n_rows):
+        xr = x[r]
+        for j in range(n_in):
+            n_events += xr[j] != 0
+    if n_events > max_events:
+        return -1
+    active = np.empty(n_in, dtype=np.int64)
+    for r in range(n_rows):
+        xr, yr = x[r], y[r]
+        k = 0
+        for j in range(n_in):
+            if xr[j] != 0:
+                if xr[j] != 1:
+                    return -2
+                active[k] = j
+                k += 1
+        if bias.shape[0] == n_out:
+            yr[:] = bias
+        else:
+            yr[:] = 0
+        for q in range(k):
+            row = table[active[q]]
+            for o in range(n_out):
+                yr[o] += row[o]
+    return n_events
+
+
+@cache
+def _compiled_accumulate() -> Callable[..., int] | None:
+    """:func:`accumulate_spikes` compiled by numba (cached on disk), or ``None`` without numba.
+
+    Compiled on first use, so importing the layers does not import numba.
+    """
+    if importlib.util.find_spec("numba") is None:
+        return None
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(accumulate_spikes)
+
+
+def event_linear(
+    flat: torch.Tensor, table: torch.Tensor, bias: torch.Tensor | None, max_events: int
+) -> torch.Tensor | None:
+    """:func:`accumulate_spikes` on CPU tensors ``flat [R, in]`` and ``table [in, out]``.
+
+    ``None`` when the event path does not apply: more than ``max_events`` events, an input that
+    is not binary spikes, or numba unavailable.
+    """
+    kernel = _compiled_accumulate()
+    if kernel is None:
+        return None
+    y = flat.new_empty((flat.shape[0], table.shape[1]))
+    b = bias.detach() if bias is not None else flat.new_empty(0)
+    x_np, t_np, b_np = flat.detach().numpy(), table.numpy(), b.numpy()
+    if kernel(x_np, t_np, b_np, max_events, y.numpy()) < 0:
+        return None
+    return y
+
+
+class EventTable(NamedTuple):
+    r""":math:`W^\top` cached for the event path, valid while ``key`` matches the weight."""
+
+    key: tuple[object, ...]
+    table: torch.Tensor
+
+
+def weight_key(weight: torch.Tensor) -> tuple[object, ...]:
+    """What changes whenever the weight does: storage, in-place version, dtype, device, shape.
+
+    Writes through ``weight.data`` bypass the version counter; after one, call
+    :meth:`Linear.clear_event_cache`. Optimisers, ``load_state_dict`` and in-place updates under
+    ``torch.no_grad()`` all bump the version.
+    """
+    return (weight.data_ptr(), weight._version, weight.dtype, weight.device, tuple(weight.shape))
+
+
 class Linear(nn.Linear):
-    """Dense synapses :math:`y_t = W x_t + b`, all steps at once: ``[T, B, in] -> [T, B, out]``."""
+    """Dense synapses :math:`y_t = W x_t + b`, all steps at once: ``[T, B, in] -> [T, B, out]``.
+
+    Event-driven inference: when no gradient is needed, the input is binary (0/1) on the CPU and
+    its activity (fraction of ones) is below ``event_threshold``, the output is computed by
+    :func:`accumulate_spikes` at a cost proportional to the number of input spikes. The result
+    equals the dense path up to float summation order. The transposed weight it reads is cached
+    (one extra copy of the weight) until the weight changes. ``event_threshold=0`` turns the
+    event path off; the default :data:`EVENT_THRESHOLD` is the measured crossover.
+    """
+
+    event_threshold: float = EVENT_THRESHOLD
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        event_threshold: float | None = None,
+    ) -> None:
+        super().__init__(in_features, out_features, bias, device, dtype)
+        if event_threshold is not None:
+            if not 0.0 <= event_threshold <= 1.0:
+                raise ConfigError(
+                    f"event_threshold={event_threshold} is an input activity; choose a value "
+                    "in [0, 1] (0 turns the event-driven path off)"
+                )
+            self.event_threshold = event_threshold
+        self._event_table: EventTable | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 3 or x.shape[-1] != self.in_features:
@@ -41,7 +180,40 @@ class Linear(nn.Linear):
                 f"Linear({self.in_features}, {self.out_features}) got shape {list(x.shape)}; "
                 f"it needs [T, B, {self.in_features}]"
             )
+        if self._event_driven(x):
+            flat = x.reshape(-1, self.in_features).contiguous()
+            max_events = int(self.event_threshold * flat.numel())
+            y = event_linear(flat, self._transposed_weight(), self.bias, max_events)
+            if y is not None:
+                return y.reshape(*x.shape[:-1], self.out_features)
         return F.linear(x, self.weight, self.bias)
+
+    def _event_driven(self, x: torch.Tensor) -> bool:
+        """Whether the event path may run: no gradient needed, a CPU input of the weight's
+        float32/float64 dtype, and a non-zero threshold (activity and binary values are
+        checked by the kernel itself)."""
+        weight, bias = self.weight, self.bias
+        if torch.is_grad_enabled() and (
+            x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+        ):
+            return False
+        return (
+            self.event_threshold > 0.0
+            and x.dtype in EVENT_DTYPES
+            and x.dtype == weight.dtype
+            and x.device.type == "cpu"
+            and weight.device.type == "cpu"
+        )
+
+    def _transposed_weight(self) -> torch.Tensor:
+        key = weight_key(self.weight)
+        if self._event_table is None or self._event_table.key != key:
+            self._event_table = EventTable(key, self.weight.detach().t().contiguous())
+        return self._event_table.table
+
+    def clear_event_cache(self) -> None:
+        """Drop the cached transposed weight (needed only after writes through ``.data``)."""
+        self._event_table = None
 
 
 class Conv2d(nn.Conv2d):

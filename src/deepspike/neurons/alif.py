@@ -17,6 +17,9 @@ followed by a reset of the membrane: subtract the current threshold :math:`\vart
 inter-spike intervals lengthen (spike-frequency adaptation); with :math:`\tau_a` of hundreds of
 milliseconds the threshold carries information over long delays. :math:`\beta_a = 0` recovers
 LIF; a negative :math:`\beta_a` lowers the threshold after spikes (facilitation).
+
+``step`` is the reference; ``multi_step`` runs all steps in the fused scan of
+:mod:`deepspike.neurons.fused` (bit-identical forward) where it applies.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from typing import NamedTuple
 import torch
 
 from deepspike.errors import ConfigError
-from deepspike.neurons.base import check_positive, decay
-from deepspike.neurons.lif import ResetMode, apply_reset, check_reset
+from deepspike.neurons.base import Run, check_positive, decay, step_loop
+from deepspike.neurons.lif import ResetMode, apply_reset, check_reset, fused_scan
 from deepspike.surrogate import DEFAULT_SURROGATE, Surrogate
 
 
@@ -87,3 +90,18 @@ class ALIFParams:
         rho = self.rho
         a = rho * state.a + (1.0 - rho) * s
         return s, ALIFState(v, a)
+
+    def multi_step(
+        self, inputs: torch.Tensor, state: ALIFState | None = None, record: bool = False
+    ) -> Run:
+        """All steps in the fused scan; else :func:`step_loop`."""
+        if state is None:
+            state = self.initial_state(inputs[0])
+        rho = self.rho
+        adaptation = (state.a, self.beta_adapt, rho, 1.0 - rho)
+        out = fused_scan(self, inputs, state.v, self.beta, record, adaptation)
+        if out is None:
+            return step_loop(self, inputs, state, record)
+        if record:
+            return Run(out.spikes, ALIFState(out.v[-1], out.a[-1]), ALIFState(out.v, out.a))
+        return Run(out.spikes, ALIFState(out.v, out.a))

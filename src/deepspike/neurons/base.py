@@ -61,21 +61,61 @@ def step_loop(
     return Run(torch.stack(spikes), state, stack_states(states) if record else None)
 
 
-def run(model: NeuronModel, inputs: torch.Tensor, state: Any = None, record: bool = False) -> Run:
+def detach_state(state: Any) -> Any:
+    """The same ``NamedTuple`` state with every field cut from the autograd graph."""
+    return type(state)(*(field.detach() for field in state))
+
+
+def _run_window(model: NeuronModel, inputs: torch.Tensor, state: Any, record: bool) -> Run:
+    fused = getattr(model, "multi_step", None)
+    if fused is not None:
+        return fused(inputs, state, record)
+    return step_loop(model, inputs, state, record)
+
+
+def run(
+    model: NeuronModel,
+    inputs: torch.Tensor,
+    state: Any = None,
+    record: bool = False,
+    bptt_window: int | None = None,
+) -> Run:
     """Run ``model`` over a time-major input ``[T, B, ...]``.
 
     Uses the model's own ``multi_step`` (a fused kernel) when it has one, else :func:`step_loop`.
     ``record=True`` also returns every intermediate state, e.g. the membrane trace ``trace.v``.
+
+    ``bptt_window=k`` is truncated backpropagation through time (Williams & Peng 1990): the
+    sequence runs in windows of ``k`` steps and the state is detached between windows, so a loss
+    at step ``t`` reaches only the inputs (and initial state) of ``t``'s own window. The forward
+    values are unchanged; the memory of the backward stays that of the whole sequence (every
+    window's graph is kept until ``backward``), but each window's gradients are independent.
     """
     if inputs.dim() < 2:
         raise ShapeError(
             f"neuron input has shape {list(inputs.shape)} but must be time-major [T, B, ...]; "
             "add the missing axes with x.reshape(T, B, -1)"
         )
-    fused = getattr(model, "multi_step", None)
-    if fused is not None:
-        return fused(inputs, state, record)
-    return step_loop(model, inputs, state, record)
+    if bptt_window is not None and (
+        isinstance(bptt_window, bool) or not isinstance(bptt_window, int) or bptt_window < 1
+    ):
+        raise ConfigError(
+            f"bptt_window={bptt_window!r} must be a positive whole number of steps "
+            "(or None for full backpropagation through time)"
+        )
+    if bptt_window is None or bptt_window >= inputs.shape[0]:
+        return _run_window(model, inputs, state, record)
+    windows: list[Run] = []
+    for start in range(0, inputs.shape[0], bptt_window):
+        if windows:
+            state = detach_state(windows[-1].state)
+        windows.append(_run_window(model, inputs[start : start + bptt_window], state, record))
+    spikes = torch.cat([w.spikes for w in windows])
+    trace = None
+    if record:
+        traces = [w.trace for w in windows]
+        trace = type(traces[0])(*(torch.cat(fields) for fields in zip(*traces, strict=True)))
+    return Run(spikes, windows[-1].state, trace)
 
 
 def steps_from_time(t: float, dt: float) -> int:

@@ -16,18 +16,27 @@ is therefore :math:`t_{ref} + \tau_m \ln\frac{RI}{RI - \vartheta}`, rounded up t
 An optional absolute refractory period of :math:`t_{ref}` holds the membrane at
 :math:`v_{reset}` and ignores input for ``round(t_ref/dt)`` steps after each spike.
 IF is the special case :math:`\beta = 1` with no refractory period.
+
+``step`` is the reference. ``multi_step`` (what :func:`~deepspike.neurons.base.run` calls) runs
+all steps in the fused scan of :mod:`deepspike.neurons.fused`, bit-identical to ``step`` in the
+forward, and falls back to the per-step loop with a refractory period or where the scan does not
+apply.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import torch
 
 from deepspike.errors import ConfigError
-from deepspike.neurons.base import decay, steps_from_time
+from deepspike.neurons import fused
+from deepspike.neurons.base import Run, decay, step_loop, steps_from_time
 from deepspike.surrogate import DEFAULT_SURROGATE, Surrogate
+
+if TYPE_CHECKING:
+    from deepspike.neurons.alif import ALIFParams
 
 ResetMode = Literal["subtract", "zero", "none"]
 RESET_MODES: tuple[str, ...] = ("subtract", "zero", "none")
@@ -56,6 +65,30 @@ def apply_reset(
     if reset == "zero":
         return v - s * (v - v_reset)
     return v
+
+
+def fused_scan(
+    model: IFParams | LIFParams | ALIFParams,
+    inputs: torch.Tensor,
+    v: torch.Tensor,
+    beta: float | torch.Tensor,
+    record: bool,
+    adaptation: fused.scan.Adaptation | None = None,
+) -> fused.ScanResult | None:
+    """:func:`deepspike.neurons.fused.threshold_scan` with ``model``'s threshold, reset and
+    surrogate; ``None`` where the fused scan does not apply."""
+    return fused.threshold_scan(
+        inputs,
+        v,
+        beta=beta,
+        v_th=model.v_th,
+        v_reset=model.v_reset,
+        reset=model.reset,
+        detach_reset=model.detach_reset,
+        surrogate=model.surrogate,
+        record=record,
+        adaptation=adaptation,
+    )
 
 
 class IFState(NamedTuple):
@@ -88,6 +121,19 @@ class IFParams:
         s = self.surrogate(v - self.v_th)
         v = apply_reset(v, s, self.v_th, self.v_reset, self.reset, self.detach_reset)
         return s, IFState(v)
+
+    def multi_step(
+        self, inputs: torch.Tensor, state: IFState | None = None, record: bool = False
+    ) -> Run:
+        """All steps in the fused scan (:math:`\\beta = 1`); else :func:`step_loop`."""
+        if state is None:
+            state = self.initial_state(inputs[0])
+        out = fused_scan(self, inputs, state.v, 1.0, record)
+        if out is None:
+            return step_loop(self, inputs, state, record)
+        if record:
+            return Run(out.spikes, IFState(out.v[-1]), IFState(out.v))
+        return Run(out.spikes, IFState(out.v))
 
 
 class LIFState(NamedTuple):
@@ -143,3 +189,20 @@ class LIFParams:
             spiked = s.detach() > 0
             refractory = torch.where(spiked, float(n_ref), (refractory - 1.0).clamp(min=0.0))
         return s, LIFState(v, refractory)
+
+    def multi_step(
+        self, inputs: torch.Tensor, state: LIFState | None = None, record: bool = False
+    ) -> Run:
+        """All steps in the fused scan; :func:`step_loop` with a refractory period (or where
+        the scan does not apply). Without one the refractory counter is carried unchanged."""
+        if state is None:
+            state = self.initial_state(inputs[0])
+        out = None
+        if self.refractory_steps == 0:
+            out = fused_scan(self, inputs, state.v, self.beta, record)
+        if out is None:
+            return step_loop(self, inputs, state, record)
+        if record:
+            trace = LIFState(out.v, state.refractory.expand(len(inputs), *state.refractory.shape))
+            return Run(out.spikes, LIFState(out.v[-1], state.refractory), trace)
+        return Run(out.spikes, LIFState(out.v, state.refractory))

@@ -19,13 +19,9 @@ import torch
 from torch import nn
 
 from deepspike.errors import ConfigError
-from deepspike.neurons.base import NeuronModel, run
+from deepspike.neurons.base import NeuronModel, detach_state, run
 
 Output = Literal["spikes", "membrane"]
-
-
-def detach_state(state: Any) -> Any:
-    return type(state)(*(f.detach() for f in state))
 
 
 class Neuron(nn.Module):
@@ -38,6 +34,7 @@ class Neuron(nn.Module):
         stateful: carry the state between calls instead of starting from rest.
         learn_tau: learn the membrane time constant (models with a ``tau_mem`` field).
         shape: per-sample shape of the neurons, required with ``learn_tau``.
+        bptt_window: truncated BPTT: cut the gradient through the state every this many steps.
     """
 
     def __init__(
@@ -47,6 +44,7 @@ class Neuron(nn.Module):
         stateful: bool = False,
         learn_tau: bool = False,
         shape: tuple[int, ...] | None = None,
+        bptt_window: int | None = None,
     ) -> None:
         super().__init__()
         if output not in ("spikes", "membrane"):
@@ -54,6 +52,7 @@ class Neuron(nn.Module):
         self.model = model
         self.output = output
         self.stateful = stateful
+        self.bptt_window = bptt_window
         self.state: Any = None
         if learn_tau:
             if not hasattr(model, "tau_mem") or shape is None:
@@ -74,7 +73,11 @@ class Neuron(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         result = run(
-            self.params(), x, self.state if self.stateful else None, self.output != "spikes"
+            self.params(),
+            x,
+            self.state if self.stateful else None,
+            record=self.output != "spikes",
+            bptt_window=self.bptt_window,
         )
         if self.stateful:
             self.state = detach_state(result.state)

@@ -1,187 +1,261 @@
 r"""The threshold scan on CPU, compiled by numba's LLVM JIT (no C compiler needed).
 
-Two kernels over a time-major ``[T, M]`` problem (``M`` neurons = batch x features, flattened):
+Two kernels over the flattened problem ``[T, M]`` (``M`` neurons = batch x features):
 
-* :func:`scan_forward` runs the recurrence of :mod:`deepspike.neurons.fused.scan`; the backward
-  calls it again to recompute the pre-reset membrane ``h`` and threshold ``theta``;
-* :func:`scan_backward` runs the adjoint recurrence from ``t = T-1`` down to 0.
+* :func:`scan_forward` runs the recurrence of :mod:`deepspike.neurons.fused.scan` and writes the
+  spikes, the pre-reset membrane ``h`` (and ALIF's threshold ``theta``) that the backward needs,
+  and the final state or the whole trace;
+* :func:`scan_backward` runs the adjoint recurrence over steps ``t1-1 .. t0``, carrying the
+  adjoints in and out, so ``scan.py`` can walk ``T`` in chunks, last chunk first, with a
+  chunk-sized surrogate-slope buffer.
 
-Both split the neurons into blocks of :data:`BLOCK` and run the blocks in parallel (``prange``);
-inside a block the time loop is outermost and the neuron loop innermost, so the state of a block
-stays in L1 and the inner loop reads and writes contiguous memory. Every arithmetic operation is
-the one :meth:`LIFParams.step` / :meth:`ALIFParams.step` does in torch, in the same order and in
-the input's precision (no ``fastmath``, so LLVM contracts nothing into an FMA): the fused forward
-is bit-identical to the per-step reference.
+Both walk the neurons in blocks of :data:`BLOCK`; inside a block the time loop is outermost and
+the neuron loop innermost, over 1-D slices, so the block's state stays in L1 and the inner loop
+streams contiguous memory. Every flag is tested outside the inner loops (one inner loop per
+case, the per-element arithmetic shared through inlined helpers) and the reset mode is a select,
+so LLVM vectorises every inner loop. Every arithmetic operation is the one
+:meth:`LIFParams.step` / :meth:`ALIFParams.step` does in torch, in the same order and in the
+input's precision (no ``fastmath``, so nothing is contracted into an FMA): the forward is
+bit-identical to the per-step reference.
 
-numba is imported only when a kernel is first called, and the compiled machine code is cached
-on disk (``cache=True``), so ``import deepspike`` stays fast and a user pays the compilation
-(a few seconds per dtype) once per machine.
+The kernels are serial. The scan is memory-bound (per element and step one read of the input
+and one write of the spikes), and on two cores a ``prange`` over neuron blocks measured no faster,
+and much slower under load (numba's OpenMP workers spin against torch's); see ``docs/kernels.md``.
+
+This module (and with it numba) is imported only when the first scan runs on CPU; the kernels
+compile on their first call (a few seconds per dtype) and the machine code is cached on disk
+(``cache=True``), so ``import deepspike`` stays fast and compilation is paid once per machine.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
-
+import numba
 import numpy as np
+import torch
 
-BLOCK = 512
-"""Neurons per parallel work item: the block's state and parameters (a few KiB) stay in L1."""
+from deepspike.neurons.fused.config import ScanConfig, ScanTensors
+
+BLOCK = 2048
+"""Neurons per block: the block's state and parameters (8 KiB each in float32) stay in L1."""
 
 
-@cache
-def kernels() -> tuple[Any, Any]:
-    """Compile (or load from numba's cache) the two kernels; ``ImportError`` without numba."""
-    import numba
-    from numba import prange
+@numba.njit(inline="always")
+def _fire(h: float, theta: float, zero: float, one: float) -> float:
+    """:math:`s = H(h - \\vartheta)` with :math:`H(0) = 1`, as a number of the input's dtype."""
+    return one if h - theta >= zero else zero
 
-    jit = numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 
-    @jit
-    def scan_forward(
-        x: np.ndarray,  # [T, M] input current
-        v0: np.ndarray,  # [M] initial membrane
-        a0: np.ndarray,  # [M] initial adaptation (ALIF)
-        beta: np.ndarray,  # [M] membrane decay
-        vth: np.ndarray,  # [M] base threshold
-        badapt: np.ndarray,  # [M] threshold increment per unit adaptation (ALIF)
-        rho: np.ndarray,  # [M] adaptation decay (ALIF)
-        one_minus_rho: np.ndarray,  # [M] adaptation gain 1 - rho, as the reference computes it
-        consts: np.ndarray,  # [3] = (v_reset, 0, 1) in the input's dtype
-        reset: int,  # 0 subtract, 1 zero, 2 none
-        adaptive: bool,
-        spikes: np.ndarray,  # out [T, M]
-        v_out: np.ndarray,  # out [T, M] post-reset membrane trace, or [1, M] final membrane
-        a_out: np.ndarray,  # out like v_out (ALIF), else [1, M] scratch
-        h_out: np.ndarray,  # out [T, M] pre-reset membrane for the backward, or [1, M] scratch
-        theta_out: np.ndarray,  # out [T, M] threshold for the backward (ALIF), or [1, M]
-    ) -> None:
-        n_steps, n = x.shape
-        v_step = 1 if v_out.shape[0] == n_steps else 0
-        a_step = 1 if a_out.shape[0] == n_steps else 0
-        h_step = 1 if h_out.shape[0] == n_steps else 0
-        th_step = 1 if theta_out.shape[0] == n_steps else 0
-        v_reset = consts[0]
-        zero = consts[1]
-        one = consts[2]
-        n_blocks = (n + BLOCK - 1) // BLOCK
-        for blk in prange(n_blocks):
-            lo = blk * BLOCK
-            hi = min(lo + BLOCK, n)
-            v = v0[lo:hi].copy()
-            a = a0[lo:hi].copy()
-            for t in range(n_steps):
-                tv, ta, th, tt = t * v_step, t * a_step, t * h_step, t * th_step
-                for j in range(hi - lo):
-                    i = lo + j
-                    h = beta[i] * v[j] + x[t, i]
-                    if adaptive:
-                        theta = vth[i] + badapt[i] * a[j]
-                    else:
-                        theta = vth[i]
-                    s = one if h - theta >= zero else zero
-                    if reset == 0:
-                        vn = h - s * theta
-                    elif reset == 1:
-                        vn = h - s * (h - v_reset)
-                    else:
-                        vn = h
-                    spikes[t, i] = s
-                    v[j] = vn
-                    v_out[tv, i] = vn
-                    h_out[th, i] = h
-                    if adaptive:
-                        theta_out[tt, i] = theta
-                        a[j] = rho[i] * a[j] + one_minus_rho[i] * s
-                        a_out[ta, i] = a[j]
+@numba.njit(inline="always")
+def _reset(h: float, s: float, theta: float, v_reset: float, reset: int) -> float:
+    """The post-reset membrane, with the reference's operations (subtract, zero, none)."""
+    if reset == 0:
+        return h - s * theta
+    if reset == 1:
+        return h - s * (h - v_reset)
+    return h
 
-    @jit
-    def scan_backward(
-        h_in: np.ndarray,  # [T, M] pre-reset membrane (recomputed)
-        theta_in: np.ndarray,  # [T, M] threshold (ALIF) or [1, M] base threshold
-        grad_u: np.ndarray,  # [T, M] surrogate derivative at h - theta; overwritten by dL/dx
-        grad_spikes: np.ndarray,  # [T, M]
-        grad_v: np.ndarray,  # [T, M] grad of the v trace, or [1, M] grad of the final v
-        grad_a: np.ndarray,  # like grad_v, for the adaptation (ALIF)
-        v0: np.ndarray,
-        beta: np.ndarray,
-        badapt: np.ndarray,
-        rho: np.ndarray,
-        one_minus_rho: np.ndarray,
-        consts: np.ndarray,
-        reset: int,
-        adaptive: bool,
-        detach_reset: bool,
-        want_beta: bool,
-        grad_v0: np.ndarray,  # out [M]
-        grad_a0: np.ndarray,  # out [M]
-        grad_beta: np.ndarray,  # out [M] (summed over time)
-    ) -> None:
-        n_steps, n = h_in.shape
-        traced = grad_v.shape[0] == n_steps
-        th_step = 1 if theta_in.shape[0] == n_steps else 0
-        v_reset = consts[0]
-        zero = consts[1]
-        one = consts[2]
-        n_blocks = (n + BLOCK - 1) // BLOCK
-        for blk in prange(n_blocks):
-            lo = blk * BLOCK
-            hi = min(lo + BLOCK, n)
-            width = hi - lo
-            dv = np.zeros(width, dtype=h_in.dtype)
-            da = np.zeros(width, dtype=h_in.dtype)
-            db = np.zeros(width, dtype=h_in.dtype)
-            if not traced:
-                dv[:] = grad_v[0, lo:hi]
-                da[:] = grad_a[0, lo:hi]
-            for t in range(n_steps - 1, -1, -1):
-                tt = t * th_step
-                tp = (t - 1) * th_step
+
+@numba.njit(inline="always")
+def _reset_slope(h: float, theta: float, v_reset: float, reset: int, detach: bool, zero: float):
+    r""":math:`-\partial v/\partial s`: :math:`\vartheta`, :math:`h - v_{reset}` or 0."""
+    if detach or reset == 2:
+        return zero
+    if reset == 0:
+        return theta
+    return h - v_reset
+
+
+@numba.njit(cache=True, nogil=True)
+def scan_forward(
+    x: np.ndarray,  # [T, M] input current
+    v0: np.ndarray,  # [M] initial membrane
+    a0: np.ndarray,  # [M] initial adaptation (ALIF), else [0]
+    beta: np.ndarray,  # [M] membrane decay
+    vth: np.ndarray,  # [M] base threshold
+    badapt: np.ndarray,  # [M] threshold increase per unit of adaptation (ALIF), else [0]
+    rho: np.ndarray,  # [M] adaptation decay (ALIF), else [0]
+    gain: np.ndarray,  # [M] adaptation gain 1 - rho as the reference computes it, else [0]
+    consts: np.ndarray,  # [3] = (v_reset, 0, 1) in the input's dtype
+    reset: int,  # 0 subtract, 1 zero, 2 none
+    adaptive: bool,
+    spikes: np.ndarray,  # out [T, M]
+    v_out: np.ndarray,  # out [T, M] post-reset membrane trace, or [1, M] the final membrane
+    a_out: np.ndarray,  # out like v_out for the adaptation (ALIF), else [1, 0]
+    h_out: np.ndarray,  # out [T, M] pre-reset membrane, or [1, M] scratch (not needed)
+    theta_out: np.ndarray,  # out like h_out for the threshold (ALIF), else [1, 0]
+) -> None:
+    """Forward recurrence; ``[1, M]`` outputs are overwritten every step."""
+    n_steps, n = x.shape
+    record = v_out.shape[0] == n_steps
+    h_step = 1 if h_out.shape[0] == n_steps else 0
+    v_reset, zero, one = consts[0], consts[1], consts[2]
+    for lo in range(0, n, BLOCK):
+        hi = min(lo + BLOCK, n)
+        width = hi - lo
+        v = v0[lo:hi].copy()
+        a = a0[lo:hi].copy()
+        b_beta, b_vth = beta[lo:hi], vth[lo:hi]
+        b_badapt, b_rho, b_gain = badapt[lo:hi], rho[lo:hi], gain[lo:hi]
+        for t in range(n_steps):
+            xs, ss, hs = x[t, lo:hi], spikes[t, lo:hi], h_out[t * h_step, lo:hi]
+            if adaptive:
+                ths = theta_out[t * h_step, lo:hi]
+                vs, as_ = v_out[t if record else 0, lo:hi], a_out[t if record else 0, lo:hi]
                 for j in range(width):
-                    i = lo + j
-                    if traced:
-                        dv[j] += grad_v[t, i]
-                        if adaptive:
-                            da[j] += grad_a[t, i]
-                    h = h_in[t, i]
-                    theta = theta_in[tt, i]
-                    s = one if h - theta >= zero else zero
-                    ds = grad_spikes[t, i]
-                    if adaptive:
-                        ds += one_minus_rho[i] * da[j]
-                    if not detach_reset:
-                        if reset == 0:
-                            ds -= theta * dv[j]
-                        elif reset == 1:
-                            ds -= (h - v_reset) * dv[j]
-                    du = ds * grad_u[t, i]
-                    if reset == 1:
-                        dh = (one - s) * dv[j] + du
-                    else:
-                        dh = dv[j] + du
-                    grad_u[t, i] = dh
-                    if want_beta:
-                        if t > 0:
-                            hp = h_in[t - 1, i]
-                            thp = theta_in[tp, i]
-                            sp = one if hp - thp >= zero else zero
-                            if reset == 0:
-                                vp = hp - sp * thp
-                            elif reset == 1:
-                                vp = hp - sp * (hp - v_reset)
-                            else:
-                                vp = hp
-                        else:
-                            vp = v0[i]
-                        db[j] += dh * vp
-                    if adaptive:
-                        dtheta = -du
-                        if reset == 0:
-                            dtheta -= s * dv[j]
-                        da[j] = rho[i] * da[j] + badapt[i] * dtheta
-                    dv[j] = beta[i] * dh
-            grad_v0[lo:hi] = dv
-            grad_a0[lo:hi] = da
-            grad_beta[lo:hi] = db
+                    h = b_beta[j] * v[j] + xs[j]
+                    theta = b_vth[j] + b_badapt[j] * a[j]
+                    s = _fire(h, theta, zero, one)
+                    v[j] = _reset(h, s, theta, v_reset, reset)
+                    a[j] = b_rho[j] * a[j] + b_gain[j] * s
+                    ss[j], hs[j], ths[j], vs[j], as_[j] = s, h, theta, v[j], a[j]
+            elif record:
+                vs = v_out[t, lo:hi]
+                for j in range(width):
+                    h = b_beta[j] * v[j] + xs[j]
+                    s = _fire(h, b_vth[j], zero, one)
+                    v[j] = _reset(h, s, b_vth[j], v_reset, reset)
+                    ss[j], hs[j], vs[j] = s, h, v[j]
+            else:
+                for j in range(width):
+                    h = b_beta[j] * v[j] + xs[j]
+                    s = _fire(h, b_vth[j], zero, one)
+                    v[j] = _reset(h, s, b_vth[j], v_reset, reset)
+                    ss[j], hs[j] = s, h
+        if not record and not adaptive:
+            v_out[0, lo:hi] = v
 
-    return scan_forward, scan_backward
+
+@numba.njit(cache=True, nogil=True)
+def scan_backward(
+    h_in: np.ndarray,  # [T, M] pre-reset membrane, saved by the forward
+    theta_in: np.ndarray,  # [T, M] threshold (ALIF), else [1, 0] (the base threshold)
+    slope: np.ndarray,  # [t1 - t0, M] surrogate derivative at h - theta on steps t0 .. t1-1
+    grad_spikes: np.ndarray,  # [T, M]
+    grad_v: np.ndarray,  # [T, M] grad of the v trace, or [1, 0] when not recorded
+    grad_a: np.ndarray,  # like grad_v for the adaptation trace (ALIF)
+    v0: np.ndarray,  # [M] initial membrane (for dL/dbeta at t = 0)
+    beta: np.ndarray,
+    vth: np.ndarray,
+    badapt: np.ndarray,
+    rho: np.ndarray,
+    gain: np.ndarray,
+    consts: np.ndarray,
+    reset: int,
+    adaptive: bool,
+    detach_reset: bool,
+    want_beta: bool,
+    t0: int,
+    t1: int,
+    dv_carry: np.ndarray,  # in: [M] adjoint of v_{t1-1} from later steps; out: of v_{t0-1}
+    da_carry: np.ndarray,  # the same for the adaptation (ALIF), else [0]
+    grad_beta: np.ndarray,  # [M] += dL/dbeta of these steps (when want_beta), else [0]
+    grad_x: np.ndarray,  # out [T, M] dL/dx on steps t0 .. t1-1
+) -> None:
+    r"""Adjoint recurrence over steps :math:`t_1 - 1 \dots t_0` (equations in ``scan.py``)."""
+    n = h_in.shape[1]
+    traced = grad_v.shape[1] == n
+    v_reset, zero, one = consts[0], consts[1], consts[2]
+    for lo in range(0, n, BLOCK):
+        hi = min(lo + BLOCK, n)
+        width = hi - lo
+        # the carried adjoints and dL/dbeta are updated in place (no per-block allocation)
+        dv, da, db = dv_carry[lo:hi], da_carry[lo:hi], grad_beta[lo:hi]
+        b_v0, b_beta, b_vth = v0[lo:hi], beta[lo:hi], vth[lo:hi]
+        b_badapt, b_rho, b_gain = badapt[lo:hi], rho[lo:hi], gain[lo:hi]
+        for t in range(t1 - 1, t0 - 1, -1):
+            if traced:
+                dv += grad_v[t, lo:hi]
+                if adaptive:
+                    da += grad_a[t, lo:hi]
+            hs, gs, dx = h_in[t, lo:hi], grad_spikes[t, lo:hi], grad_x[t, lo:hi]
+            sl = slope[t - t0, lo:hi]
+            if adaptive:
+                ths = theta_in[t, lo:hi]
+                for j in range(width):
+                    h, theta = hs[j], ths[j]
+                    s = _fire(h, theta, zero, one)
+                    k = _reset_slope(h, theta, v_reset, reset, detach_reset, zero)
+                    du = (gs[j] + b_gain[j] * da[j] - k * dv[j]) * sl[j]
+                    dh = (one - s if reset == 1 else one) * dv[j] + du
+                    dtheta = -du - (s * dv[j] if reset == 0 else zero)
+                    da[j] = b_rho[j] * da[j] + b_badapt[j] * dtheta
+                    dx[j] = dh
+                    dv[j] = b_beta[j] * dh
+            else:
+                for j in range(width):
+                    h = hs[j]
+                    s = _fire(h, b_vth[j], zero, one)
+                    k = _reset_slope(h, b_vth[j], v_reset, reset, detach_reset, zero)
+                    du = (gs[j] - k * dv[j]) * sl[j]
+                    dh = (one - s if reset == 1 else one) * dv[j] + du
+                    dx[j] = dh
+                    dv[j] = b_beta[j] * dh
+            if want_beta:  # dL/dbeta += dh_t v_{t-1}, v_{t-1} recomputed from row t-1
+                if t == 0:
+                    for j in range(width):
+                        db[j] += dx[j] * b_v0[j]
+                elif adaptive:
+                    hp, thp = h_in[t - 1, lo:hi], theta_in[t - 1, lo:hi]
+                    for j in range(width):
+                        s = _fire(hp[j], thp[j], zero, one)
+                        db[j] += dx[j] * _reset(hp[j], s, thp[j], v_reset, reset)
+                else:
+                    hp = h_in[t - 1, lo:hi]
+                    for j in range(width):
+                        s = _fire(hp[j], b_vth[j], zero, one)
+                        db[j] += dx[j] * _reset(hp[j], s, b_vth[j], v_reset, reset)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def forward(
+    x: torch.Tensor,
+    v0: torch.Tensor,
+    a0: torch.Tensor,
+    p: ScanTensors,
+    cfg: ScanConfig,
+    spikes: torch.Tensor,
+    v_out: torch.Tensor,
+    a_out: torch.Tensor,
+    h_out: torch.Tensor,
+    theta_out: torch.Tensor,
+) -> None:
+    """The backend interface of :mod:`deepspike.neurons.fused.scan` over torch tensors."""
+    scan_forward(
+        *map(_np, (x, v0, a0, p.beta, p.v_th, p.beta_adapt, p.rho, p.gain, p.consts)),
+        cfg.reset_code,
+        cfg.adaptive,
+        *map(_np, (spikes, v_out, a_out, h_out, theta_out)),
+    )
+
+
+def backward(
+    h: torch.Tensor,
+    theta: torch.Tensor,
+    slope: torch.Tensor,
+    grad_spikes: torch.Tensor,
+    grad_v: torch.Tensor,
+    grad_a: torch.Tensor,
+    v0: torch.Tensor,
+    p: ScanTensors,
+    cfg: ScanConfig,
+    want_beta: bool,
+    steps: tuple[int, int],
+    dv_carry: torch.Tensor,
+    da_carry: torch.Tensor,
+    grad_beta: torch.Tensor,
+    grad_x: torch.Tensor,
+) -> None:
+    """The backend interface of :mod:`deepspike.neurons.fused.scan` over torch tensors."""
+    scan_backward(
+        *map(_np, (h, theta, slope, grad_spikes, grad_v, grad_a, v0)),
+        *map(_np, (p.beta, p.v_th, p.beta_adapt, p.rho, p.gain, p.consts)),
+        cfg.reset_code,
+        cfg.adaptive,
+        cfg.detach_reset,
+        want_beta,
+        *steps,
+        *map(_np, (dv_carry, da_carry, grad_beta, grad_x)),
+    )
