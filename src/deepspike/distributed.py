@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-from torch import nn
 from torch import distributed as dist
+from torch import nn
 
 from deepspike.errors import ConfigError
 

@@ -192,7 +192,7 @@ def split_validation(
     """
     if not 0.0 <= fraction < 1.0:
         raise ConfigError(f"val_fraction={fraction} must be in [0, 1)")
-    n_val = int(round(fraction * len(x)))
+    n_val = round(fraction * len(x))
     if n_val == 0:
         return (x, y), None
     if n_val >= len(x):
@@ -258,6 +258,12 @@ def global_batches(n: int, batch_size: int, size: int, seed: int, epoch: int):
             yield idx
 
 
+def count_global_batches(n: int, batch_size: int, size: int) -> int:
+    """Number of optimiser steps per epoch, as :func:`global_batches` yields them."""
+    full, rest = divmod(n, batch_size * size)
+    return full + (1 if rest >= size else 0)
+
+
 @dataclass
 class _EpochTotals:
     loss: float = 0.0
@@ -319,7 +325,12 @@ def validation_accuracy(
     mine = slice(rank * chunk, min((rank + 1) * chunk, len(x)))
     generator = torch.Generator().manual_seed(seed + 104729 * rank)
     correct = count_correct(
-        model, encode, x[mine], y[mine], batch_size=batch_size, generator=generator,
+        model,
+        encode,
+        x[mine],
+        y[mine],
+        batch_size=batch_size,
+        generator=generator,
         predict_fn=predict_fn,
     )
     correct_all, n_all = distributed.all_reduce_sum([correct, len(x[mine])])
@@ -390,7 +401,7 @@ def fit(
     encode_gen = rank_generator(generator, rank)
     runner = distributed.wrap(model)
     optimiser = make_optimizer(model.parameters(), optimizer, lr, weight_decay, momentum)
-    steps_per_epoch = sum(1 for _ in global_batches(len(x), batch_size, size, seed, 0))
+    steps_per_epoch = count_global_batches(len(x), batch_size, size)
     scheduler = make_scheduler(
         optimiser,
         schedule,
@@ -444,7 +455,12 @@ def fit(
         )
         if validation is not None:
             val_acc = validation_accuracy(
-                model, encode, *validation, batch_size=batch_size, seed=seed, predict_fn=goal.predict
+                model,
+                encode,
+                *validation,
+                batch_size=batch_size,
+                seed=seed,
+                predict_fn=goal.predict,
             )
             history.val_accuracy.append(val_acc)
             line += f" val {val_acc:.2f}%"

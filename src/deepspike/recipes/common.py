@@ -252,7 +252,7 @@ def train_surrogate(ctx: Context, build: Builder) -> Outcome:
         progress=ctx.progress,
         **fit_options(c),
     )
-    n_train = len(y_train) - int(round(c.get("val_fraction", 0.0) * len(y_train)))
+    n_train = len(y_train) - round(c.get("val_fraction", 0.0) * len(y_train))
     return surrogate_outcome(ctx, model, test, n_train, history.summary())
 
 
