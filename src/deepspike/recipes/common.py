@@ -167,7 +167,6 @@ def spiking_lif(config: Mapping[str, Any]) -> LIFParams:
     fast-sigmoid surrogate of slope ``surrogate_alpha``)."""
     return LIFParams(
         tau_mem=config["tau_mem"],
-        v_th=config.get("v_th", 1.0),
         surrogate=FastSigmoid(config["surrogate_alpha"]),
     )
 
@@ -175,7 +174,7 @@ def spiking_lif(config: Mapping[str, Any]) -> LIFParams:
 def lif_layer(config: Mapping[str, Any], shape: tuple[int, ...]) -> Neuron:
     """A hidden LIF layer of per-sample ``shape``; with ``learn_tau`` its leak is learnt per
     neuron (per channel for feature maps ``(C, H, W)``)."""
-    if not config.get("learn_tau", False):
+    if not config["learn_tau"]:
         return Neuron(spiking_lif(config))
     tau_shape = (shape[0], 1, 1) if len(shape) == 3 else shape
     return Neuron(spiking_lif(config), learn_tau=True, shape=tau_shape)
@@ -192,7 +191,7 @@ def readout(config: Mapping[str, Any], n_classes: int) -> Neuron:
 
 def recipe_objective(config: Mapping[str, Any]) -> training.Objective:
     """The configured loss and its class decision."""
-    return training.objective(config["loss"], count_scale=config.get("count_scale", 1.0))
+    return training.objective(config["loss"])
 
 
 Builder = Callable[[Mapping[str, Any], tuple[int, ...]], nn.Module]
@@ -216,7 +215,7 @@ def surrogate_outcome(
         model,
         encoder_for(ctx),
         *test,
-        batch_size=c.get("eval_batch_size", c["batch_size"]),
+        batch_size=c["batch_size"],
         generator=ctx.generator,
         progress=ctx.progress,
         predict_fn=recipe_objective(c).predict,
@@ -248,11 +247,11 @@ def train_surrogate(ctx: Context, build: Builder) -> Outcome:
         generator=ctx.generator,
         loss_fn=recipe_objective(c),
         val_seed=ctx.seed,
-        augment=random_shift(c.get("augment_shift", 0)) if ctx.dataset in IMAGE_SETS else None,
+        augment=random_shift(c["augment_shift"]) if ctx.dataset in IMAGE_SETS else None,
         progress=ctx.progress,
         **fit_options(c),
     )
-    n_train = len(y_train) - round(c.get("val_fraction", 0.0) * len(y_train))
+    n_train = len(y_train) - round(c["val_fraction"] * len(y_train))
     return surrogate_outcome(ctx, model, test, n_train, history.summary())
 
 
