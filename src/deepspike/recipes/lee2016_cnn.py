@@ -137,7 +137,7 @@ RECIPE = register(
             "n_test": 0,
         },
         smoke={"padding": 2, "epochs": 6, "augment_shift": 0},
-        quick={"padding": 2, "epochs": 15, "augment_shift": 0},
+        quick={"padding": 2, "epochs": 6, "augment_shift": 0},
         train=train,
         evaluate=evaluate,
     )

@@ -91,7 +91,7 @@ RECIPE = register(
             "n_test": 0,
         },
         smoke={"epochs": 6, "hidden": 128, "augment_shift": 0, "dropout": 0.0},
-        quick={"epochs": 20, "hidden": 256, "augment_shift": 0},
+        quick={"epochs": 10, "hidden": 256, "augment_shift": 0},
         train=train,
         evaluate=evaluate,
     )

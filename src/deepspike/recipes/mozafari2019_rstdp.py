@@ -301,7 +301,7 @@ RECIPE = register(
             "batch_size": 8,
             "n_train": 600,
         },
-        quick={**_DIGITS, "images_layer1": 1500, "images_layer2": 3000, "rstdp_epochs": 20},
+        quick={**_DIGITS, "images_layer1": 1500, "images_layer2": 3000, "rstdp_epochs": 8},
         train=train,
         evaluate=evaluate,
     )
