@@ -73,9 +73,9 @@ def event_frames(recordings: list, timesteps: int) -> torch.Tensor:
     """Bin each recording's whole duration into ``timesteps`` equal frames of binary ON/OFF
     spikes: ``[N, T, 2, 34, 34]`` uint8 (sample-major, so batches index the first axis)."""
     frames = encoding.events_to_frames_batch(
-        recordings, n_frames=timesteps, mode="binary", dtype=torch.uint8
+        recordings, n_frames=timesteps, mode="binary", dtype=torch.float16
     )
-    return frames.transpose(0, 1).contiguous()
+    return frames.transpose(0, 1).to(torch.uint8).contiguous()
 
 
 def nmnist_split(
