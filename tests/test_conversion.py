@@ -27,7 +27,7 @@ from deepspike.conversion import (
     soft_lif_rate,
 )
 from deepspike.conversion.normalise import max_input_current
-from deepspike.errors import ConfigError
+from deepspike.errors import ConfigError, ShapeError
 from deepspike.neurons import Neuron
 
 
@@ -76,6 +76,12 @@ def test_unsupported_layer_is_named_with_the_supported_list():
     model = nn.Sequential(nn.Linear(4, 8), nn.Sigmoid(), nn.Linear(8, 2))
     with pytest.raises(ConfigError, match=r"Sigmoid.*supported: Linear, Conv2d"):
         parse_ann(model, torch.rand(2, 4))
+
+
+def test_a_model_that_fails_on_the_example_is_a_shape_error():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(10, 2))
+    with pytest.raises(ShapeError, match=r"mat1 and mat2.*\[2, 3, 3\]|\[2, 3, 3\].*mat1"):
+        parse_ann(model, torch.rand(4, 3, 3))
 
 
 def test_max_pool_of_a_pre_activation_is_refused():
@@ -320,11 +326,17 @@ def test_functional_ops_and_neuron_layers_are_mapped():
             self.fc = nn.Linear(4 * 4 * 4, 3)
 
         def forward(self, x):
-            h = nn.functional.avg_pool2d(torch.relu(self.conv(x)), 2)
+            h = nn.functional.max_pool2d(torch.relu(self.conv(x)), 3, 2, 1, 1, True)  # ceil_mode
+            h = nn.functional.avg_pool2d(h, 2, 1)
             return self.fc(h.flatten(1))
 
+    model = Functional().eval()
     x = torch.rand(4, 1, 8, 8)
-    snn = convert(Functional(), x, ConversionConfig(normalisation="max"))
+    graph = parse_ann(model, x)
+    assert [op.kind for op in graph.ops][2:5] == ["act", "maxpool", "avgpool"]
+    with torch.no_grad():
+        assert torch.allclose(graph(x)["output"], model(x), atol=1e-6)
+    snn = convert(model, x, ConversionConfig(normalisation="max"))
     neurons = [m for m in snn.modules() if isinstance(m, Neuron)]
     assert len(neurons) == 3  # the ReLU, the neurons behind the average pool, the read-out
     assert snn(encode(x, 5)).shape == (5, 4, 3)

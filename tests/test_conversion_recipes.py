@@ -66,6 +66,8 @@ def test_ops_sweep_data_and_figure(smoke_runs, tmp_path):
     for setting in figure["settings"]:
         assert len(setting["synops"]) == len(setting["accuracy"]) == len(setting["timesteps"])
         assert setting["synops"] == sorted(setting["synops"])
+    written = smoke_runs / "neil2016-ops" / "ops_figure.png"
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # drawn into the run directory
     png = render_ops_figure(extra, tmp_path / "fig.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(png.with_suffix(".json").read_text())["settings"][0]["label"]

@@ -202,3 +202,16 @@ def test_cost_report_counts_causal_inputs():
     layer = report.layer("layers.0")
     assert layer.input_events == 3 and layer.acs == 2 and layer.ann_macs == 3
     assert report.synops == 2 and report.spikes_per_neuron == 1.0
+
+
+def test_weight_gradient_is_the_same_on_every_run():
+    """Ties and several threads must not change the summation order (bit-exact repeat)."""
+    z = torch.exp(torch.randint(0, 3, (16, 40), generator=torch.Generator().manual_seed(2)) * 0.5)
+    z.requires_grad_(True)  # forces the sorted path, where ties are everywhere
+    w = 0.1 * torch.randn(7, 40, generator=torch.Generator().manual_seed(3)) + 0.06
+    grads = []
+    for _ in range(3):
+        wr = w.clone().requires_grad_(True)
+        st.spike_time_cross_entropy(st.first_spike(z, wr).z, torch.arange(16) % 7).backward()
+        grads.append(wr.grad)
+    assert all(torch.equal(grads[0], g) for g in grads[1:])

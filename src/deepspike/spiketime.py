@@ -117,8 +117,12 @@ def first_crossing(mass: torch.Tensor, z_events: torch.Tensor, counts: torch.Ten
 def first_spike_sorted(z: torch.Tensor, weight: torch.Tensor) -> FirstSpikes:
     """First spikes of neurons ``weight`` ``[O, N]`` for inputs ``z`` ``[B, N]``: every input is
     its own event, sorted per sample. Memory ``B*O*N``; differentiable in ``z`` and ``weight``."""
-    z_sorted, order = z.sort(dim=1)
-    mass = weight.t()[order].transpose(1, 2)  # [B, O, N]: weights in each sample's time order
+    z_sorted, order = z.sort(dim=1, stable=True)  # a fixed order of ties: deterministic sums
+    b, n = z.shape
+    per_sample = weight.t().unsqueeze(0).expand(b, n, weight.shape[0])
+    # gather (not fancy indexing): its backward scatters each sample's permutation into its own
+    # slice without collisions, so the weight gradient is the same bit for bit on every run.
+    mass = per_sample.gather(1, order.unsqueeze(-1).expand_as(per_sample)).transpose(1, 2)
     return first_crossing(mass, z_sorted, torch.ones_like(z_sorted))
 
 

@@ -41,6 +41,8 @@ class ConversionConfig:
         max_rate: spike probability per step of a white pixel for ``rate`` input.
         balance_timesteps: time steps of each threshold-balancing run.
         dt: step length in ms (for LIF neurons converted from :class:`SoftLIF`).
+        tau_syn: time constant (ms) of an exponential synapse filtering the input current of
+            those LIF neurons; 0 for none.
         batch_size: samples per batch when collecting statistics.
     """
 
@@ -54,6 +56,7 @@ class ConversionConfig:
     max_rate: float = 1.0
     balance_timesteps: int = 64
     dt: float = 1.0
+    tau_syn: float = 0.0
     batch_size: int = 256
 
     def __post_init__(self) -> None:
@@ -65,6 +68,8 @@ class ConversionConfig:
             raise ConfigError("reset='none' does not convert; choose 'subtract' or 'zero'")
         if not 0.0 < self.percentile <= 100.0:
             raise ConfigError(f"percentile={self.percentile} must be in (0, 100]")
+        if self.tau_syn < 0:
+            raise ConfigError(f"tau_syn={self.tau_syn} must be >= 0 (0: no synaptic filter)")
         if self.threshold <= 0 or self.dt <= 0 or not 0.0 < self.max_rate <= 1.0:
             raise ConfigError(
                 f"need threshold > 0, dt > 0 and 0 < max_rate <= 1; got threshold="

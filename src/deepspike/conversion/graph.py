@@ -24,6 +24,7 @@ import dataclasses
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -33,7 +34,7 @@ from torch.nn import functional as F
 
 from deepspike.conversion.activations import QCFS, SoftLIF
 from deepspike.conversion.fold import fold_batchnorm
-from deepspike.errors import ConfigError
+from deepspike.errors import ConfigError, ShapeError
 
 #: What the converter understands, as listed in its error messages.
 SUPPORTED = (
@@ -79,11 +80,12 @@ class AnnGraph:
     ops: tuple[Op, ...]
     output: str
 
+    @cached_property
+    def _by_name(self) -> dict[str, Op]:
+        return {op.name: op for op in self.ops}
+
     def op(self, name: str) -> Op:
-        for op in self.ops:
-            if op.name == name:
-                return op
-        raise KeyError(name)
+        return self._by_name[name]
 
     def users(self) -> dict[str, list[str]]:
         """For each op, the names of the ops that read its output."""
@@ -186,74 +188,93 @@ def check_flatten(node: fx.Node, where: str) -> None:
         )
 
 
-def node_module(node: fx.Node, gm: fx.GraphModule, shapes: Mapping[str, tuple[int, ...]]):
-    """``(kind, module)`` of a ``call_module``/``call_function``/``call_method`` node, or
-    ``("alias", None)`` for an op that inference skips."""
-    where = f"node {node.name!r}"
-    if node.op == "call_module":
-        m = gm.get_submodule(str(node.target))
-        where = f"module {node.target!r}"
-        name = type(m).__name__
-    else:
-        m, name = None, str(getattr(node.target, "__name__", node.target))
-    src = node.args[0] if node.args else None
-    if node.op == "call_module":
-        if isinstance(m, DROPPED):
-            return "alias", None
-        if isinstance(m, ACTIVATIONS):
-            return "act", copy.deepcopy(m)
-        if isinstance(m, nn.Linear):
-            return "linear", copy.deepcopy(m)
-        if isinstance(m, nn.Conv2d):
-            return "conv", copy.deepcopy(m)
-        if isinstance(m, nn.AvgPool2d):
-            return "avgpool", copy.deepcopy(m)
-        if isinstance(m, nn.AdaptiveAvgPool2d):
-            return "avgpool", adaptive_to_avgpool(m, shapes[src.name][-2:])
-        if isinstance(m, nn.MaxPool2d):
-            if m.return_indices:
-                raise ConfigError(f"MaxPool2d with return_indices at {where} does not convert")
-            return "maxpool", copy.deepcopy(m)
-        if isinstance(m, nn.Flatten):
-            if m.start_dim != 1 or m.end_dim != -1:
-                raise ConfigError(
-                    f"nn.Flatten({m.start_dim}, {m.end_dim}) at {where}: only "
-                    "flattening every axis after the batch converts"
-                )
-            return "flatten", None
-        raise unsupported(name, where)
-    target = node.target
-    if node.op == "call_function":
-        if target in (F.relu, torch.relu):
-            return "act", nn.ReLU()
-        if target in (operator.add, torch.add):
-            if (
-                len(node.args) != 2
-                or node.kwargs
-                or not all(isinstance(a, fx.Node) for a in node.args)
-            ):
-                raise unsupported("an add of a constant or with alpha", where)
-            return "add", None
-        if target is torch.flatten:
-            check_flatten(node, where)
-            return "flatten", None
-        if target is F.dropout:
-            return "alias", None
-        if target is F.avg_pool2d:
-            return "avgpool", nn.AvgPool2d(*node.args[1:], **node.kwargs)
-        if target is F.max_pool2d:
-            return "maxpool", nn.MaxPool2d(*node.args[1:], **node.kwargs)
-        if target is F.adaptive_avg_pool2d:
-            return "avgpool", adaptive_to_avgpool(
-                nn.AdaptiveAvgPool2d(node.args[1]), shapes[src.name][-2:]
+#: Positional parameters (after the input) of ``F.avg_pool2d`` and ``F.max_pool2d``.
+AVG_POOL_ARGS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+AVG_POOL_ARGS += ("divisor_override",)
+MAX_POOL_ARGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+
+
+def call_arguments(node: fx.Node, names: tuple[str, ...]) -> dict[str, Any]:
+    """The keyword arguments of a functional call node (its input excluded)."""
+    return {**dict(zip(names, node.args[1:], strict=False)), **node.kwargs}
+
+
+def checked_max_pool(pool: nn.MaxPool2d, where: str) -> nn.MaxPool2d:
+    if pool.return_indices:
+        raise ConfigError(f"MaxPool2d with return_indices at {where} does not convert")
+    return pool
+
+
+def module_op(m: nn.Module, where: str, in_shape: tuple[int, ...]) -> tuple[str, Any]:
+    """``(kind, module)`` of a leaf module (BatchNorm is folded elsewhere)."""
+    if isinstance(m, DROPPED):
+        return "alias", None
+    if isinstance(m, ACTIVATIONS):
+        return "act", copy.deepcopy(m)
+    if isinstance(m, nn.Linear):
+        return "linear", copy.deepcopy(m)
+    if isinstance(m, nn.Conv2d):
+        return "conv", copy.deepcopy(m)
+    if isinstance(m, nn.AvgPool2d):
+        return "avgpool", copy.deepcopy(m)
+    if isinstance(m, nn.AdaptiveAvgPool2d):
+        return "avgpool", adaptive_to_avgpool(m, in_shape[-2:])
+    if isinstance(m, nn.MaxPool2d):
+        return "maxpool", checked_max_pool(copy.deepcopy(m), where)
+    if isinstance(m, nn.Flatten):
+        if m.start_dim != 1 or m.end_dim != -1:
+            raise ConfigError(
+                f"nn.Flatten({m.start_dim}, {m.end_dim}) at {where}: only flattening every "
+                "axis after the batch converts"
             )
-    if node.op == "call_method":
-        if target == "relu":
-            return "act", nn.ReLU()
-        if target == "flatten":
-            check_flatten(node, where)
-            return "flatten", None
-    raise unsupported(f"{node.op} {name!r}", where)
+        return "flatten", None
+    raise unsupported(type(m).__name__, where)
+
+
+def function_op(node: fx.Node, where: str, in_shape: tuple[int, ...]) -> tuple[str, Any]:
+    """``(kind, module)`` of a ``call_function`` node (``F.relu``, ``x + y``, ...)."""
+    target = node.target
+    if target in (F.relu, torch.relu):
+        return "act", nn.ReLU()
+    if target in (operator.add, torch.add):
+        if len(node.args) != 2 or node.kwargs or not all(isinstance(a, fx.Node) for a in node.args):
+            raise unsupported("an add of a constant or with alpha", where)
+        return "add", None
+    if target is torch.flatten:
+        check_flatten(node, where)
+        return "flatten", None
+    if target is F.dropout:
+        return "alias", None
+    if target is F.avg_pool2d:
+        return "avgpool", nn.AvgPool2d(**call_arguments(node, AVG_POOL_ARGS))
+    if target is F.max_pool2d:
+        return "maxpool", checked_max_pool(
+            nn.MaxPool2d(**call_arguments(node, MAX_POOL_ARGS)), where
+        )
+    if target is F.adaptive_avg_pool2d:
+        return "avgpool", adaptive_to_avgpool(nn.AdaptiveAvgPool2d(node.args[1]), in_shape[-2:])
+    raise unsupported(f"function {getattr(target, '__name__', target)!r}", where)
+
+
+def method_op(node: fx.Node, where: str) -> tuple[str, Any]:
+    """``(kind, module)`` of a ``call_method`` node (``x.relu()``, ``x.flatten(1)``)."""
+    if node.target == "relu":
+        return "act", nn.ReLU()
+    if node.target == "flatten":
+        check_flatten(node, where)
+        return "flatten", None
+    raise unsupported(f"method {node.target!r}", where)
+
+
+def node_op(node: fx.Node, gm: fx.GraphModule, shapes: Mapping[str, tuple[int, ...]]):
+    """``(kind, module)`` of a call node, or ``("alias", None)`` for one inference skips."""
+    src = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
+    in_shape = shapes.get(src.name, ()) if src is not None else ()
+    if node.op == "call_module":
+        return module_op(gm.get_submodule(str(node.target)), f"module {node.target!r}", in_shape)
+    if node.op == "call_function":
+        return function_op(node, f"node {node.name!r}", in_shape)
+    return method_op(node, f"node {node.name!r}")
 
 
 def fold_into(ops: dict[str, Op], users: Mapping[str, int], bn_node: fx.Node, src: str) -> None:
@@ -279,8 +300,16 @@ def parse_ann(model: nn.Module, example: torch.Tensor) -> AnnGraph:
         ConfigError: for an untraceable model or any layer outside :data:`SUPPORTED`.
     """
     gm = trace(model)
-    with torch.no_grad():
-        ShapeProp(gm).propagate(example[:2])
+    try:
+        with torch.no_grad():
+            ShapeProp(gm).propagate(example[:2])
+    except Exception as e:  # the model's own error, whatever its type
+        cause = e.__cause__ or e
+        raise ShapeError(
+            f"the model fails on inputs of shape {list(example[:2].shape)} "
+            f"({type(cause).__name__}: {str(cause).splitlines()[0]}); pass a batch [B, ...] "
+            "as the ANN takes it"
+        ) from None
     shapes = {
         n.name: tuple(n.meta["tensor_meta"].shape)
         for n in gm.graph.nodes
@@ -309,7 +338,7 @@ def parse_ann(model: nn.Module, example: torch.Tensor) -> AnnGraph:
             fold_into(ops, users, node, inputs[0])
             alias[node.name] = inputs[0]
         else:
-            kind, module = node_module(node, gm, shapes)
+            kind, module = node_op(node, gm, shapes)
             if kind == "alias":
                 alias[node.name] = inputs[0]
             else:

@@ -59,18 +59,20 @@ SCALE_RTOL = 1e-6
 class RateGatedMaxPool2d(nn.MaxPool2d):
     r"""Spike max-pooling gated by online firing rates (Rueckauer et al. 2017, Sec. 2.2.5).
 
-    At each step, every pooling window passes on the spikes of the one input with the highest
-    spike count so far (this step included); ties go to the first. The output rate thus tracks
-    the maximum input rate, unlike an OR of the window's spikes, which overestimates it. On a
-    constant analog input (``direct`` input) it is the exact max-pool.
-    ``[T, B, C, H, W]`` in and out.
+    At step :math:`t`, every pooling window passes on the spike (or value) of the one input
+    with the highest count :math:`\sum_{\tau < t} s_\tau` so far; among inputs tied on that
+    count, one that spikes at :math:`t` wins (the key is the count before :math:`t` plus
+    :math:`s_t/2`). The output rate thus tracks the maximum input rate, where an OR of the
+    window's spikes would overestimate it; breaking ties toward the spiking input keeps the
+    first steps, when every count is still 0, from losing spikes. On a constant analog input
+    (``direct`` input) it is the exact max-pool. ``[T, B, C, H, W]`` in and out.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat, t, b = fold_time(x, 3, "RateGatedMaxPool2d")
-        counts = x.cumsum(0).flatten(0, 1)
+        key = (x.cumsum(0) - 0.5 * x).flatten(0, 1)
         _, index = F.max_pool2d(
-            counts,
+            key,
             self.kernel_size,
             self.stride,
             self.padding,
@@ -94,6 +96,28 @@ class Scale(nn.Module):
 
     def extra_repr(self) -> str:
         return f"factor={self.factor:.6g}"
+
+
+class SynapticFilter(nn.Module):
+    r"""Exponential synapse with unit gain, time-major: :math:`c_t = \alpha c_{t-1} +
+    (1-\alpha) x_t`, :math:`\alpha = e^{-\Delta t/\tau_s}`. It smooths the spike-driven input
+    current of converted LIF neurons, as the synaptic filters of Hunsberger & Eliasmith (2015)."""
+
+    def __init__(self, tau_syn: float, dt: float) -> None:
+        super().__init__()
+        self.tau_syn = float(tau_syn)
+        self.alpha = math.exp(-dt / tau_syn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(x)
+        current = torch.zeros_like(x[0])
+        for t in range(x.shape[0]):
+            current = self.alpha * current + (1.0 - self.alpha) * x[t]
+            out[t] = current
+        return out
+
+    def extra_repr(self) -> str:
+        return f"tau_syn={self.tau_syn}, alpha={self.alpha:.4g}"
 
 
 @dataclass(frozen=True)
@@ -315,6 +339,9 @@ class _Builder:
             return
         site = self.sites[op.name]
         current = self.rescale(src, site.in_scale, op.name)
+        if isinstance(site.model, LIFParams) and self.config.tau_syn > 0:
+            synapse = SynapticFilter(self.config.tau_syn, self.config.dt)
+            current = self.module(f"{op.name}_synapse", synapse, current)
         node = self.module(op.name, Neuron(site.model), current)
         self.set(op, node, "spikes", site.out_scale)
 

@@ -191,6 +191,7 @@ def conversion_config(config: Mapping[str, Any]) -> ConversionConfig:
         input=config["input"],
         max_rate=config["max_rate"],
         dt=config.get("dt", 1.0),
+        tau_syn=config.get("tau_syn", 0.0),
     )
 
 

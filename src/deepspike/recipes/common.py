@@ -14,6 +14,7 @@ Data sets a recipe can use:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -102,23 +103,39 @@ def frames_encoder(x: torch.Tensor, generator: torch.Generator | None = None) ->
     return x.transpose(0, 1).float()
 
 
+def regular_rate(x: torch.Tensor, timesteps: int) -> torch.Tensor:
+    r"""Deterministic rate code: intensity :math:`x \in [0, 1]` fires
+    :math:`s_t = c_{t+1} - c_t` with :math:`c_t = \lfloor t x + \frac12 \rfloor` at steps
+    :math:`t = 0..T-1`: :math:`\operatorname{round}(T x)` evenly spaced spikes, the mean of the
+    Bernoulli rate code without its noise (integrate-and-fire sampling of the intensity)."""
+    steps = torch.arange(timesteps + 1, dtype=x.dtype).view(-1, *([1] * x.dim()))
+    counts = torch.floor(steps * x.clamp(0.0, 1.0).unsqueeze(0) + 0.5)
+    return counts[1:] - counts[:-1]
+
+
 def make_encoder(kind: str, timesteps: int):
     """An encoder ``(x [B, ...], generator) -> [T, B, ...]`` by name.
 
     * ``rate``: Bernoulli spikes with probability equal to the intensity per step;
+    * ``regular``: the same mean rate as evenly spaced, deterministic spikes
+      (:func:`regular_rate`);
     * ``direct``: the analog intensity as a constant current into the first layer;
     * ``latency``: one spike per pixel, brighter pixels earlier (linear TTFS);
     * ``frames``: pre-binned event frames ``[B, T, ...]``, made time-major.
     """
     if kind == "rate":
         return lambda x, g: encoding.rate(x, timesteps, generator=g)
+    if kind == "regular":
+        return lambda x, g: regular_rate(x, timesteps)
     if kind == "direct":
         return lambda x, g: x.unsqueeze(0).expand(timesteps, *x.shape)
     if kind == "latency":
         return lambda x, g: encoding.latency(x, timesteps)
     if kind == "frames":
         return frames_encoder
-    raise ConfigError(f"encoding={kind!r} is unknown; choose rate, direct, latency or frames")
+    raise ConfigError(
+        f"encoding={kind!r} is unknown; choose rate, regular, direct, latency or frames"
+    )
 
 
 def encoder_for(ctx: Context):
@@ -152,6 +169,74 @@ def random_shift(max_shift: int) -> training.Augment | None:
         return shift_images(x, dy, dx, max_shift)
 
     return shift
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """A normalised 1-D Gaussian of standard deviation ``sigma``, cut at 3 sigma."""
+    radius = max(math.ceil(3 * sigma), 1)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return k / k.sum()
+
+
+def elastic_images(x: torch.Tensor, field: torch.Tensor, alpha: float, sigma: float):
+    r"""Elastic distortion (Simard, Steinkraus & Platt 2003): images ``[B, ..., H, W]`` are
+    resampled (bilinear, zero fill) at :math:`p + \alpha\,(G_\sigma * u)(p)`, where
+    ``field`` :math:`u \in [-1, 1]^{B \times 2 \times H \times W}` is uniform noise and
+    :math:`G_\sigma` a Gaussian blur."""
+    b, (h, w) = x.shape[0], x.shape[-2:]
+    k = gaussian_kernel(sigma)
+    pad = len(k) // 2
+    blur = nn.functional.conv2d(
+        field, k.view(1, 1, 1, -1).expand(2, 1, 1, -1), padding=(0, pad), groups=2
+    )
+    blur = nn.functional.conv2d(
+        blur, k.view(1, 1, -1, 1).expand(2, 1, -1, 1), padding=(pad, 0), groups=2
+    )
+    dx, dy = alpha * blur[:, 0], alpha * blur[:, 1]  # [B, H, W] pixels
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    grid = torch.stack(
+        [2.0 * (xs + dx) / max(w - 1, 1) - 1.0, 2.0 * (ys + dy) / max(h - 1, 1) - 1.0], dim=-1
+    )
+    flat = x.reshape(b, -1, h, w).float()
+    out = nn.functional.grid_sample(flat, grid, mode="bilinear", align_corners=True)
+    return out.to(x.dtype).reshape(x.shape)
+
+
+def random_elastic(alpha: float, sigma: float = 4.0) -> training.Augment | None:
+    """Augmentation: an elastic distortion of strength ``alpha`` (pixels) per image; ``None``
+    for 0."""
+    if alpha <= 0:
+        return None
+
+    def distort(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        field = torch.rand(x.shape[0], 2, h, w, generator=generator) * 2.0 - 1.0
+        return elastic_images(x, field, alpha, sigma)
+
+    return distort
+
+
+def augmenter(config: Mapping[str, Any]) -> training.Augment | None:
+    """The training augmentation a configuration asks for: elastic distortion
+    (``augment_elastic``, if the recipe has it), then a random shift (``augment_shift``)."""
+    steps = [
+        step
+        for step in (
+            random_elastic(config.get("augment_elastic", 0.0)),
+            random_shift(config.get("augment_shift", 0)),
+        )
+        if step is not None
+    ]
+    if not steps:
+        return None
+
+    def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        for step in steps:
+            x = step(x, generator)
+        return x
+
+    return augment
 
 
 def fit_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -247,7 +332,7 @@ def train_surrogate(ctx: Context, build: Builder) -> Outcome:
         generator=ctx.generator,
         loss_fn=recipe_objective(c),
         val_seed=ctx.seed,
-        augment=random_shift(c["augment_shift"]) if ctx.dataset in IMAGE_SETS else None,
+        augment=augmenter(c) if ctx.dataset in IMAGE_SETS else None,
         progress=ctx.progress,
         **fit_options(c),
     )

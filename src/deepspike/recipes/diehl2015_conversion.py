@@ -75,8 +75,8 @@ def build_cnn(config: Mapping[str, Any], shape: tuple[int, ...]) -> nn.Sequentia
 
 FC_ACCURACY = {"mnist": 98.60}
 #: Training settings of the MLPs on the 1,437 digits (few steps per epoch: less dropout).
-SMALL_MLP = {"input_dropout": 0.0, "dropout": 0.2, "lr": 3e-3, "batch_size": 64}
-SMALL_CNN = {"dropout": 0.2, "lr": 1e-2, "batch_size": 64}
+SMALL_MLP = {"input_dropout": 0.0, "dropout": 0.2, "lr": 3e-3, "batch_size": 64, "shift": 0}
+SMALL_CNN = {"dropout": 0.2, "lr": 1e-2, "batch_size": 64, "shift": 0}
 CNN_ACCURACY = {"mnist": 99.10}
 
 fc_train, fc_evaluate = conversion_recipe(
@@ -113,9 +113,9 @@ FC = register(
             **CONVERSION_DEFAULTS,
             **ACTIVATION_DEFAULTS,
             "hidden": 1200,
-            "input_dropout": 0.2,
-            "dropout": 0.5,
-            "epochs": 30,
+            "input_dropout": 0.1,
+            "dropout": 0.3,
+            "epochs": 20,
             "lr": 1e-3,
             "shift": 1,
             "normalisation": "max",
@@ -133,7 +133,7 @@ FC = register(
             "timesteps": 64,
             "max_timesteps": 64,
         },
-        quick={**SMALL_MLP, "hidden": 400, "epochs": 30},
+        quick={**SMALL_MLP, "hidden": 400, "epochs": 10},
         train=fc_train,
         evaluate=fc_evaluate,
     )
@@ -153,18 +153,19 @@ CNN = register(
             **ACTIVATION_DEFAULTS,
             "channels": (12, 64),
             "input_dropout": 0.0,
-            "dropout": 0.5,
+            "dropout": 0.3,
             "activation": "qcfs",
-            "qcfs_levels": 8,
+            "qcfs_levels": 4,
             "qcfs_threshold": 2.0,
-            "epochs": 20,
+            "epochs": 15,
+            "lr": 3e-3,
             "shift": 2,
             "normalisation": "trained",
             "timesteps": 32,
             "max_timesteps": 128,
         },
-        smoke={**SMALL_CNN, "epochs": 12, "shift": 0, "timesteps": 16, "max_timesteps": 32},
-        quick={**SMALL_CNN, "epochs": 30, "shift": 1},
+        smoke={**SMALL_CNN, "epochs": 12, "timesteps": 16, "max_timesteps": 32},
+        quick={**SMALL_CNN, "epochs": 10},
         train=cnn_train,
         evaluate=cnn_evaluate,
     )

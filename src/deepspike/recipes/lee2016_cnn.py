@@ -13,7 +13,8 @@ settings use ``padding=2`` ("same" convolutions: 8 -> 8 -> 4 -> 4 -> 2).
 
 By default the image enters the first convolution as an analog current (``encoding=direct``):
 the first layer then costs MACs, every later layer only accumulates on spikes. The read-out is a
-non-spiking leaky integrator trained with cross-entropy on its mean membrane.
+non-spiking leaky integrator trained with cross-entropy on its mean membrane. The full setting
+uses ``T = 4`` steps and translates training images by up to one pixel (``augment_shift=1``).
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ RECIPE = register(
             "val_fraction": 0.0,
             "patience": 0,
             "augment_shift": 1,
+            "augment_elastic": 0.0,
             "n_train": 0,
             "n_test": 0,
         },

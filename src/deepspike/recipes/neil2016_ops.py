@@ -12,8 +12,8 @@ recipe's own accuracy and cost are those of its default setting at ``timesteps``
 
 ``extra["ops_figure"]`` holds the figure's data: the ANN's MACs per inference, the target
 accuracy, and per setting the curve and the first point reaching the target (98 % on MNIST).
-:func:`render_ops_figure` draws it (PNG) and saves the data next to it (JSON); with
-``--set out_dir=DIR`` the recipe does so itself, into ``DIR/ops_figure.png`` and ``.json``.
+:func:`render_ops_figure` draws it (PNG) and saves the data next to it (JSON); ``deepspike
+train`` does so into the run directory, as ``ops_figure.png`` and ``ops_figure.json``.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def sweep_setting(
 
 
 def sweep(ctx: Context, ann: nn.Module, data: Data, extra: dict[str, Any]) -> dict[str, Any]:
-    """The figure's data over every setting of the grid; writes the figure if ``out_dir``."""
+    """The figure's data over every setting of the grid; the figure goes into the run's
+    directory (``ctx.out_dir``) when there is one."""
     c = ctx.config
     graph = parse_ann(ann, data[0][0][:2])
     grid = itertools.product(
@@ -122,8 +123,8 @@ def sweep(ctx: Context, ann: nn.Module, data: Data, extra: dict[str, Any]) -> di
         "target_accuracy": c["target_accuracy"],
         "settings": settings,
     }
-    if c["out_dir"]:
-        render_ops_figure({"ops_figure": figure}, Path(c["out_dir"]) / FIGURE_FILE)
+    if ctx.out_dir is not None:
+        render_ops_figure({"ops_figure": figure}, Path(ctx.out_dir) / FIGURE_FILE)
     return {"ops_figure": figure}
 
 
@@ -135,6 +136,7 @@ def render_ops_figure(extra: Mapping[str, Any], path: str | Path) -> Path:
     a marker where each first reaches the target accuracy; a vertical line at the ANN's MACs
     for one inference. Returns the PNG's path.
     """
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -147,17 +149,25 @@ def render_ops_figure(extra: Mapping[str, Any], path: str | Path) -> Path:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     target = figure["target_accuracy"]
+    styles = ("-", "--", ":", "-.")
+    colours = list(dict.fromkeys((s["normalisation"], s["input_rate"]) for s in figure["settings"]))
+    dashes = list(dict.fromkeys(s["threshold"] for s in figure["settings"]))
+    palette = matplotlib.colormaps["tab10"]
     for setting in figure["settings"]:
-        positive = [
-            (o, a) for o, a in zip(setting["synops"], setting["accuracy"], strict=True) if o > 0
+        points = [
+            (ops, acc)
+            for ops, acc in zip(setting["synops"], setting["accuracy"], strict=True)
+            if ops > 0
         ]
-        if not positive:
+        if not points:
             continue
-        ops, acc = zip(*positive, strict=True)
-        (line,) = ax.plot(ops, acc, lw=1.2, label=setting["label"])
+        colour = palette(colours.index((setting["normalisation"], setting["input_rate"])) % 10)
+        style = styles[dashes.index(setting["threshold"]) % len(styles)]
+        ops, acc = zip(*points, strict=True)
+        ax.plot(ops, acc, style, color=colour, lw=1.3, label=setting["label"])
         hit = setting["target_reached"]
         if hit is not None:
-            ax.plot(hit["synops"], hit["accuracy"], "o", color=line.get_color(), ms=6)
+            ax.plot(hit["synops"], hit["accuracy"], "o", color=colour, ms=6)
     ann_ops = figure["ann_macs_per_sample"]
     ax.axvline(ann_ops, color="k", ls="--", lw=1, label=f"ANN, one inference ({ann_ops:.3g} MACs)")
     ax.axhline(target, color="grey", ls=":", lw=1, label=f"{target:g} % (dots: first reached)")
@@ -204,21 +214,20 @@ RECIPE = register(
             **CONVERSION_DEFAULTS,
             **ACTIVATION_DEFAULTS,
             "hidden": 1200,
-            "input_dropout": 0.2,
-            "dropout": 0.5,
-            "epochs": 30,
+            "input_dropout": 0.1,
+            "dropout": 0.3,
+            "epochs": 20,
             "shift": 1,
             "normalisation": "percentile",
             "input": "rate",
             "timesteps": 64,
             "max_timesteps": 256,
             "sweep_normalisations": ("max", "percentile", "threshold-balancing"),
-            "sweep_input_rates": (1.0, 0.5, 0.25),
+            "sweep_input_rates": (1.0, 0.5),
             "sweep_thresholds": (1.0, 2.0),
             "sweep_timesteps": 256,
-            "sweep_n_test": 2000,
+            "sweep_n_test": 1000,
             "target_accuracy": 98.0,
-            "out_dir": "",
         },
         smoke={
             **SMALL_MLP,
@@ -236,7 +245,7 @@ RECIPE = register(
         quick={
             **SMALL_MLP,
             "hidden": 400,
-            "epochs": 30,
+            "epochs": 10,
             "sweep_n_test": 0,
             "target_accuracy": 95.0,
         },
