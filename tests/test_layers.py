@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepspike.errors import ShapeError
 from deepspike.layers import (
@@ -14,7 +16,10 @@ from deepspike.layers import (
     RecurrentDense,
     k_winners,
 )
+from deepspike.layers.competition import inhibited_scan, state_tensors
+from deepspike.learning import AdaptiveThreshold
 from deepspike.neurons import IFParams, LIFParams, Neuron, run
+from deepspike.neurons.base import step_loop
 
 
 def test_linear_and_conv_equal_a_per_step_loop():
@@ -109,3 +114,43 @@ def test_lateral_inhibition_reduces_co_activity():
     inhibited = run(LateralInhibition(LIFParams(tau_mem=20.0), strength=0.3), x).spikes
     assert inhibited.sum() < 0.8 * free.sum()
     assert torch.equal(run(LateralInhibition(LIFParams(tau_mem=20.0)), x).spikes, free)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    adaptive=st.booleans(),
+    reset=st.sampled_from(["subtract", "zero", "none"]),
+    t_ref=st.sampled_from([0.0, 3.0]),
+    strength=st.sampled_from([0.0, 0.7]),
+    threshold_per_neuron=st.booleans(),
+    batch=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_compiled_inhibited_scan_equals_the_step_loop(
+    adaptive, reset, t_ref, strength, threshold_per_neuron, batch, seed
+):
+    """The numba scan of inhibited (adaptive) LIF neurons is bit-identical to stepping."""
+    g = torch.Generator().manual_seed(seed)
+    n = 7
+    v_th = 1.0 + torch.rand(n, generator=g) if threshold_per_neuron else 1.0
+    lif = LIFParams(tau_mem=8.0, v_th=v_th, v_reset=0.2, reset=reset, t_ref=t_ref)
+    inner = AdaptiveThreshold(lif, 0.3, 50.0, theta_init=0.1 * torch.rand(n, generator=g))
+    model = LateralInhibition(inner if adaptive else lif, strength=strength)
+    x = torch.rand(30, batch, n, generator=g) * 1.5
+    state = model.initial_state(x[0])
+    scanned = run(model, x, state)
+    stepped = step_loop(model, x, state)
+    assert torch.equal(scanned.spikes, stepped.spikes) and stepped.spikes.sum() > 0
+    for a, b in zip(state_tensors(scanned.state), state_tensors(stepped.state), strict=True):
+        assert torch.equal(a, b)
+    resumed = run(model, x[10:], run(model, x[:10], state).state).spikes  # state carries over
+    assert torch.equal(resumed, stepped.spikes[10:])
+
+
+def test_inhibited_scan_steps_through_time_when_a_gradient_is_needed():
+    x = torch.rand(6, 2, 4, requires_grad=True)
+    model = LateralInhibition(LIFParams(), strength=0.5)
+    assert inhibited_scan(model, x, model.initial_state(x[0])) is None
+    with torch.no_grad():
+        assert inhibited_scan(model, x, model.initial_state(x[0])) is not None
+    assert inhibited_scan(LateralInhibition(LIFParams(), k=1), x.detach(), None) is None

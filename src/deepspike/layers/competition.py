@@ -18,7 +18,9 @@ from typing import Any, NamedTuple
 import torch
 
 from deepspike.errors import ConfigError
-from deepspike.neurons.base import NeuronModel
+from deepspike.neurons.base import NeuronModel, Run, step_loop
+from deepspike.neurons.fused.config import RESET_CODES
+from deepspike.neurons.fused.dispatch import select_backend
 
 
 def k_winners(spikes: torch.Tensor, scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -63,3 +65,85 @@ class LateralInhibition:
         if self.k is not None:
             s = k_winners(s, score, self.k)
         return s, InhibitedState(inner, s)
+
+    def multi_step(
+        self, inputs: torch.Tensor, state: InhibitedState | None = None, record: bool = False
+    ) -> Run:
+        """All steps at once: the compiled scan of :mod:`deepspike.neurons.fused.cpu_inhibited`
+        where it applies (LIF or adaptive-threshold LIF inside, no ``k``, no autograd graph, a
+        CPU tensor, no trace), else :func:`~deepspike.neurons.base.step_loop`. Same spikes."""
+        if state is None:
+            state = self.initial_state(inputs[0])
+        out = inhibited_scan(self, inputs, state) if not record else None
+        return out if out is not None else step_loop(self, inputs, state, record)
+
+
+def _lif_parts(model: Any):
+    """``(lif, adaptive)`` for a scalar-leak LIF or an adaptive threshold around one, else
+    ``None``."""
+    from deepspike.learning.homeostasis import AdaptiveThreshold
+    from deepspike.neurons.lif import LIFParams
+
+    adaptive = isinstance(model, AdaptiveThreshold)
+    lif = model.model if adaptive else model
+    if not isinstance(lif, LIFParams) or isinstance(lif.tau_mem, torch.Tensor):
+        return None
+    return lif, adaptive
+
+
+def inhibited_scan(
+    model: LateralInhibition, inputs: torch.Tensor, state: InhibitedState
+) -> Run | None:
+    """Run ``model`` with the numba scan, or ``None`` where the scan does not apply (then the
+    caller steps through time). The state fields are copied, never written in place."""
+    parts = _lif_parts(model.model)
+    backend = select_backend(inputs)
+    grad = torch.is_grad_enabled() and (
+        inputs.requires_grad or any(f.requires_grad for f in state_tensors(state))
+    )
+    if parts is None or model.k is not None or grad or backend is None or backend.name != "numba":
+        return None
+    from deepspike.neurons.fused import cpu_inhibited
+    from deepspike.neurons.lif import LIFState
+
+    lif, adaptive = parts
+    t, b = inputs.shape[:2]
+    shape = inputs.shape[1:]
+
+    def work(x: torch.Tensor) -> torch.Tensor:  # a private [B, N] copy in the input's dtype
+        return x.to(inputs.dtype).expand(shape).reshape(b, -1).clone()
+
+    inner = state.inner.inner if adaptive else state.inner
+    theta = state.inner.theta if adaptive else torch.zeros(())
+    v, refractory, theta, prev = (work(f) for f in (inner.v, inner.refractory, theta, state.spikes))
+    vth = work(torch.as_tensor(lif.v_th))
+    params = torch.tensor(
+        [
+            lif.beta,
+            lif.v_reset,
+            model.strength,
+            model.model.decay if adaptive else 1.0,
+            model.model.theta_plus if adaptive else 0.0,
+            float(lif.refractory_steps),
+            0.0,
+            1.0,
+        ],
+        dtype=inputs.dtype,
+    )
+    spikes = torch.empty(t, b, vth.shape[1], dtype=inputs.dtype)
+    reset = RESET_CODES[lif.reset]
+    x = inputs.detach().reshape(t, b, -1).contiguous()
+    arrays = (x, v, refractory, theta, prev, vth, params)
+    cpu_inhibited.inhibited_scan(*(a.numpy() for a in arrays), reset, adaptive, spikes.numpy())
+    lif_state = LIFState(v.reshape(shape), refractory.reshape(shape))
+    inner_state = type(state.inner)(lif_state, theta.reshape(shape)) if adaptive else lif_state
+    return Run(spikes.reshape(t, *shape), InhibitedState(inner_state, prev.reshape(shape)), None)
+
+
+def state_tensors(state: Any):
+    """Every tensor in a nested tuple state."""
+    if isinstance(state, torch.Tensor):
+        yield state
+    elif isinstance(state, tuple):
+        for field in state:
+            yield from state_tensors(field)

@@ -29,9 +29,10 @@ between presentations rather than inside one (the change during one 350 ms prese
 percent of a weight). The rest period is the reset of the membrane and traces to rest, which
 150 ms of rest approaches (:math:`e^{-150/100}`); :math:`\theta` decays over it exactly.
 
-Speed: the time loop runs only the neuron update on ``[B, N]``; synaptic currents are one
-sparse product of the input events with the weights for the whole presentation, and the STDP
-window one event-sparse product per side. :func:`images_per_second` measures it.
+Speed: synaptic currents are one sparse product of the input events with the weights for the
+whole presentation; the inhibited adaptive LIF neurons run in one compiled scan
+(:mod:`deepspike.neurons.fused.cpu_inhibited`, bit-identical to stepping); the STDP window is one
+event-sparse product per side. :func:`images_per_second` measures it.
 """
 
 from __future__ import annotations

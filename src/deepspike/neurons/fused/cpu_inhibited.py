@@ -1,0 +1,74 @@
+r"""Forward scan of inhibited (and optionally threshold-adaptive) LIF neurons, compiled by numba.
+
+One kernel for the excitatory layer of Diehl & Cook (2015): LIF neurons with a refractory period,
+an optional adaptive threshold :math:`\theta`, and lateral inhibition, where every spike inhibits
+every *other* neuron of the same sample at the next step by :math:`g`. Per step and sample:
+
+.. math::
+
+    x_i &\leftarrow x_i - g\,(\textstyle\sum_j s_{t-1,j} - s_{t-1,i}) \\
+    h_i &= \beta v_i + x_i, \quad h_i \leftarrow v_{reset} \text{ while refractory} \\
+    \vartheta_i &= \vartheta_{0,i} + \theta_i \ \text{(adaptive)}, \quad
+        s_i = H(h_i - \vartheta_i) \\
+    v_i &= \text{reset}(h_i, s_i), \quad
+        r_i \leftarrow n_{ref} \text{ if } s_i \text{ else } \max(r_i - 1, 0) \\
+    \theta_i &\leftarrow \theta_i d + \theta_+ s_i \ \text{(adaptive)}.
+
+Every arithmetic operation is the one the per-step path
+(:class:`deepspike.layers.LateralInhibition` around
+:class:`deepspike.learning.AdaptiveThreshold` around :class:`deepspike.neurons.LIFParams`) does
+in torch, in the same order and precision, so the spikes are bit-identical. It has no backward:
+it serves plasticity rules and inference (no autograd graph), where the per-step path spends
+almost all its time in Python overhead on a ``[B, N]`` slice per step.
+
+Imported only when the first such scan runs; compiled once per machine (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def inhibited_scan(
+    x: np.ndarray,  # [T, B, N] input current
+    v: np.ndarray,  # [B, N] membrane, updated in place
+    refractory: np.ndarray,  # [B, N] refractory steps left, updated in place
+    theta: np.ndarray,  # [B, N] adaptive threshold, updated in place (adaptive only)
+    prev: np.ndarray,  # [B, N] spikes of the step before, updated in place
+    vth: np.ndarray,  # [B, N] base threshold
+    params: np.ndarray,  # [8] beta, v_reset, g, decay, theta_plus, n_ref, 0, 1 (input dtype)
+    reset: int,  # 0 subtract, 1 zero, 2 none
+    adaptive: bool,
+    spikes: np.ndarray,  # out [T, B, N]
+) -> None:
+    n_steps, batch, n = x.shape
+    beta, v_reset, g, decay = params[0], params[1], params[2], params[3]
+    theta_plus, n_ref, zero, one = params[4], params[5], params[6], params[7]
+    for b in range(batch):
+        for t in range(n_steps):
+            total = zero
+            for j in range(n):
+                total += prev[b, j]
+            for j in range(n):
+                xi = x[t, b, j]
+                if g != zero:
+                    xi = xi - g * (total - prev[b, j])
+                h = beta * v[b, j] + xi
+                if n_ref > zero and refractory[b, j] > zero:
+                    h = v_reset
+                thr = vth[b, j] + theta[b, j] if adaptive else vth[b, j]
+                s = one if h - thr >= zero else zero
+                if reset == 0:
+                    h = h - s * thr
+                elif reset == 1:
+                    h = h - s * (h - v_reset)
+                v[b, j] = h
+                if n_ref > zero:
+                    refractory[b, j] = n_ref if s > zero else max(refractory[b, j] - one, zero)
+                if adaptive:
+                    theta[b, j] = theta[b, j] * decay + theta_plus * s
+                spikes[t, b, j] = s
+            for j in range(n):
+                prev[b, j] = spikes[t, b, j]
