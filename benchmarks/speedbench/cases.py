@@ -15,7 +15,7 @@ from torch import nn
 from speedbench import memory, spec, stdp
 from speedbench.libraries import DEEPSPIKE, LIBRARIES, LIMIT, Library, Status, one_line
 from speedbench.sparse import dense_forced
-from speedbench.timing import Timing, time_fn
+from speedbench.timing import Timing, time_fn, time_interleaved
 from speedbench.workload import Workload, inference, spikes, train_step, workload
 
 MNIST_PIXELS = 784
@@ -53,15 +53,6 @@ def describe(result: Result) -> str:
     return result.get("error") or result.get("unavailable") or "?"
 
 
-def time_training(
-    library: Library, build: Callable[[Library], nn.Module], data: Workload, ctx: Context
-) -> Result:
-    torch.manual_seed(0)
-    model = build(library)
-    step = train_step(model, data, library.reset)
-    return time_fn(step, ctx.settings.warmup, ctx.settings.repeats).to_dict()
-
-
 def train_case(
     ctx: Context,
     label: str,
@@ -69,18 +60,27 @@ def train_case(
     data: Workload,
     libraries: tuple[Library, ...],
 ) -> dict[str, Result]:
-    """Training-step time of each library, or why it has none."""
+    """Training-step time of each library, or why it has none. The steps are timed
+    round-robin (:func:`~speedbench.timing.time_interleaved`), so machine noise hits all alike."""
     results: dict[str, Result] = {}
+    steps: dict[str, Callable[[], None]] = {}
     for library in libraries:
         status = ctx.statuses[library.name]
         if not status.available:
             results[library.name] = {"unavailable": status.reason}
-        else:
-            results[library.name] = guarded(
-                lambda lib=library: time_training(lib, build, data, ctx)
-            )
+            continue
+        try:
+            torch.manual_seed(0)
+            steps[library.name] = train_step(build(library), data, library.reset)
+        except Exception as error:  # recorded, the others go on
+            results[library.name] = {"error": one_line(error)}
+    timed = time_interleaved(steps, ctx.settings.warmup, ctx.settings.repeats)
+    for name, timing in timed.items():
+        failed = isinstance(timing, Exception)
+        results[name] = {"error": one_line(timing)} if failed else timing.to_dict()
+    for library in libraries:
         ctx.progress(f"  {label:<28} {library.name:<13} {describe(results[library.name])}")
-    return results
+    return {library.name: results[library.name] for library in libraries}
 
 
 def median(result: Result | None) -> float | None:

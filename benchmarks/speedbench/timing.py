@@ -53,3 +53,35 @@ def time_fn(
         fn()
         seconds.append(time.perf_counter() - start)
     return summarise(seconds)
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], warmup: int, repeats: int
+) -> dict[str, Timing | Exception]:
+    """Time several functions fairly: each is warmed up, then the timed calls go round-robin
+    (one call of each in turn, ``repeats`` rounds), so a slow phase of the machine (another
+    process, a frequency change) falls on every function alike instead of on whichever ran
+    then. A function that raises is recorded with its exception and leaves the rotation."""
+    results: dict[str, Timing | Exception] = {}
+    live: dict[str, Callable[[], Any]] = {}
+    for name, fn in fns.items():
+        try:
+            for _ in range(warmup):
+                fn()
+            live[name] = fn
+        except Exception as error:  # recorded by the caller, the others go on
+            results[name] = error
+    seconds: dict[str, list[float]] = {name: [] for name in live}
+    for _ in range(repeats):
+        for name, fn in list(live.items()):
+            start = time.perf_counter()
+            try:
+                fn()
+            except Exception as error:
+                results[name] = error
+                del live[name]
+                continue
+            seconds[name].append(time.perf_counter() - start)
+    for name in live:
+        results[name] = summarise(seconds[name])
+    return {name: results[name] for name in fns}

@@ -53,6 +53,10 @@ class FastSigmoid(Surrogate):
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return 1.0 / (1.0 + self.alpha * x.abs()) ** 2
 
+    def inverse_square_form(self) -> tuple[float, float]:
+        r"""``(c, a)`` with :math:`\sigma'(x) = c/(1 + a|x|)^2`, for kernels that inline it."""
+        return 1.0, self.alpha
+
 
 @dataclass(frozen=True)
 class SuperSpike(Surrogate):
@@ -70,6 +74,10 @@ class SuperSpike(Surrogate):
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return self.beta / (1.0 + self.beta * x.abs()) ** 2
+
+    def inverse_square_form(self) -> tuple[float, float]:
+        r"""``(c, a)`` with :math:`\sigma'(x) = c/(1 + a|x|)^2`, for kernels that inline it."""
+        return self.beta, self.beta
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ compile on their first call (a few seconds per dtype) and the machine code is ca
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 import torch
@@ -83,13 +86,17 @@ def scan_forward(
     a_out: np.ndarray,  # out like v_out for the adaptation (ALIF), else [1, 0]
     h_out: np.ndarray,  # out [T, M] pre-reset membrane, or [1, M] scratch (not needed)
     theta_out: np.ndarray,  # out like h_out for the threshold (ALIF), else [1, 0]
+    start: int,  # the neurons start .. stop-1 of the M
+    stop: int,
 ) -> None:
-    """Forward recurrence; ``[1, M]`` outputs are overwritten every step."""
-    n_steps, n = x.shape
+    """Forward recurrence over neurons ``start .. stop-1``; ``[1, M]`` outputs are overwritten
+    every step."""
+    n_steps = x.shape[0]
+    n = stop
     record = v_out.shape[0] == n_steps
     h_step = 1 if h_out.shape[0] == n_steps else 0
     v_reset, zero, one = consts[0], consts[1], consts[2]
-    for lo in range(0, n, BLOCK):
+    for lo in range(start, n, BLOCK):
         hi = min(lo + BLOCK, n)
         width = hi - lo
         v = v0[lo:hi].copy()
@@ -129,7 +136,8 @@ def scan_forward(
 def scan_backward(
     h_in: np.ndarray,  # [T, M] pre-reset membrane, saved by the forward
     theta_in: np.ndarray,  # [T, M] threshold (ALIF), else [1, 0] (the base threshold)
-    slope: np.ndarray,  # [t1 - t0, M] surrogate derivative at h - theta on steps t0 .. t1-1
+    slope: np.ndarray,  # [t1 - t0, M] surrogate derivative at h - theta on steps t0 .. t1-1,
+    # or [1, 0]: compute c / (1 + a |h - theta|)^2 here, with (c, a) = consts[3:5]
     grad_spikes: np.ndarray,  # [T, M]
     grad_v: np.ndarray,  # [T, M] grad of the v trace, or [1, 0] when not recorded
     grad_a: np.ndarray,  # like grad_v for the adaptation trace (ALIF)
@@ -150,12 +158,18 @@ def scan_backward(
     da_carry: np.ndarray,  # the same for the adaptation (ALIF), else [0]
     grad_beta: np.ndarray,  # [M] += dL/dbeta of these steps (when want_beta), else [0]
     grad_x: np.ndarray,  # out [T, M] dL/dx on steps t0 .. t1-1
+    start: int,  # the neurons start .. stop-1 of the M
+    stop: int,
 ) -> None:
-    r"""Adjoint recurrence over steps :math:`t_1 - 1 \dots t_0` (equations in ``scan.py``)."""
-    n = h_in.shape[1]
-    traced = grad_v.shape[1] == n
+    r"""Adjoint recurrence over steps :math:`t_1 - 1 \dots t_0` for neurons ``start .. stop-1``
+    (equations in ``scan.py``)."""
+    n = stop
+    traced = grad_v.shape[1] == h_in.shape[1]
     v_reset, zero, one = consts[0], consts[1], consts[2]
-    for lo in range(0, n, BLOCK):
+    inline = slope.shape[1] == 0
+    scale, sharpness = (consts[3], consts[4]) if inline else (one, one)
+    buffer = np.empty(BLOCK if inline else 0, dtype=h_in.dtype)
+    for lo in range(start, n, BLOCK):
         hi = min(lo + BLOCK, n)
         width = hi - lo
         # the carried adjoints and dL/dbeta are updated in place (no per-block allocation)
@@ -168,7 +182,14 @@ def scan_backward(
                 if adaptive:
                     da += grad_a[t, lo:hi]
             hs, gs, dx = h_in[t, lo:hi], grad_spikes[t, lo:hi], grad_x[t, lo:hi]
-            sl = slope[t - t0, lo:hi]
+            if inline:  # the surrogate slope of this step, as the torch surrogate computes it
+                sl = buffer[:width]
+                ths = theta_in[t, lo:hi] if adaptive else b_vth
+                for j in range(width):
+                    q = one + sharpness * abs(hs[j] - ths[j])
+                    sl[j] = scale / (q * q)
+            else:
+                sl = slope[t - t0, lo:hi]
             if adaptive:
                 ths = theta_in[t, lo:hi]
                 for j in range(width):
@@ -210,6 +231,44 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
+MIN_PARALLEL_ELEMENTS = 1 << 16
+"""Steps x neurons below which one thread runs the whole scan (a thread hand-off costs tens of
+microseconds)."""
+ALIGN = 64
+"""Neuron ranges of the threads start at multiples of this (whole cache lines, aligned vectors)."""
+
+
+def neuron_ranges(n: int, n_steps: int, threads: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]``: the ``n`` neurons split into up to ``threads`` contiguous ranges
+    of nearly equal size, one range when the work is small."""
+    parts = min(threads, max(1, (n * n_steps) // MIN_PARALLEL_ELEMENTS), -(-n // ALIGN))
+    if parts <= 1:
+        return [(0, n)]
+    size = -(-n // parts)
+    size = -(-size // ALIGN) * ALIGN
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """Worker threads for the neuron ranges beyond the first (the caller runs the first)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deepspike-scan")
+
+
+def in_parallel(kernel, args: tuple, n: int, n_steps: int) -> None:
+    """Run ``kernel(*args, start, stop)`` over disjoint neuron ranges, on as many threads as
+    torch uses (``torch.get_num_threads()``). The kernels release the GIL and every neuron is
+    independent, so the result is the same bit for bit as one call over all neurons."""
+    ranges = neuron_ranges(n, n_steps, torch.get_num_threads())
+    if len(ranges) == 1:
+        kernel(*args, 0, n)
+        return
+    futures = [_pool(len(ranges) - 1).submit(kernel, *args, lo, hi) for lo, hi in ranges[1:]]
+    kernel(*args, *ranges[0])
+    for future in futures:
+        future.result()
+
+
 def forward(
     x: torch.Tensor,
     v0: torch.Tensor,
@@ -223,12 +282,13 @@ def forward(
     theta_out: torch.Tensor,
 ) -> None:
     """The backend interface of :mod:`deepspike.neurons.fused.scan` over torch tensors."""
-    scan_forward(
+    args = (
         *map(_np, (x, v0, a0, p.beta, p.v_th, p.beta_adapt, p.rho, p.gain, p.consts)),
         cfg.reset_code,
         cfg.adaptive,
         *map(_np, (spikes, v_out, a_out, h_out, theta_out)),
     )
+    in_parallel(scan_forward, args, x.shape[1], x.shape[0])
 
 
 def backward(
@@ -249,7 +309,7 @@ def backward(
     grad_x: torch.Tensor,
 ) -> None:
     """The backend interface of :mod:`deepspike.neurons.fused.scan` over torch tensors."""
-    scan_backward(
+    args = (
         *map(_np, (h, theta, slope, grad_spikes, grad_v, grad_a, v0)),
         *map(_np, (p.beta, p.v_th, p.beta_adapt, p.rho, p.gain, p.consts)),
         cfg.reset_code,
@@ -259,3 +319,4 @@ def backward(
         *steps,
         *map(_np, (dv_carry, da_carry, grad_beta, grad_x)),
     )
+    in_parallel(scan_backward, args, h.shape[1], steps[1] - steps[0])

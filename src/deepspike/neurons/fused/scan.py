@@ -128,13 +128,16 @@ class _ThresholdScan(torch.autograd.Function):
         da = torch.zeros_like(grad_a[0]) if cfg.record else grad_a[0].clone()
         grad_x = torch.empty_like(h)
         grad_beta = h.new_zeros(n if want_beta else 0)
-        rows = max(1, backend.chunk_elements // max(n, 1))
+        form = inline_form(cfg.surrogate, backend, h)
+        rows = n_steps if form is not None else max(1, backend.chunk_elements // max(n, 1))
         for t0, t1 in reversed(chunks(n_steps, rows)):
-            # The surrogate derivative for the chunk, vectorised over its steps.
-            distance = h[t0:t1] - (theta[t0:t1] if cfg.adaptive else p.v_th)
-            slope = cfg.surrogate.derivative(distance)
-            if slope.shape != distance.shape or slope.dtype != h.dtype:
-                slope = slope.to(h.dtype).expand(distance.shape)
+            if form is not None:  # the kernel evaluates the slope itself: one call in all
+                slope, p = _unused(h), p._replace(consts=torch.cat([p.consts, form]))
+            else:  # the surrogate derivative for the chunk, vectorised over its steps
+                distance = h[t0:t1] - (theta[t0:t1] if cfg.adaptive else p.v_th)
+                slope = cfg.surrogate.derivative(distance)
+                if slope.shape != distance.shape or slope.dtype != h.dtype:
+                    slope = slope.to(h.dtype).expand(distance.shape)
             backend.backward(
                 h,
                 theta,
@@ -161,6 +164,16 @@ class _ThresholdScan(torch.autograd.Function):
             None,
             None,
         )
+
+
+def inline_form(surrogate: Surrogate, backend: Backend, like: torch.Tensor) -> torch.Tensor | None:
+    """``(c, a)`` in ``like``'s dtype when the numba backward can evaluate the surrogate slope
+    :math:`c/(1 + a|x|)^2` itself (fast sigmoid, SuperSpike), which saves a pass of torch
+    operations over ``[T, M]`` and lets one kernel call cover every step; else ``None``."""
+    form = getattr(surrogate, "inverse_square_form", None)
+    if backend.name != "numba" or form is None:
+        return None
+    return torch.tensor(form(), dtype=like.dtype)
 
 
 def neuron_vector(
