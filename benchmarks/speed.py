@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from speedbench import report, spec
 from speedbench.cases import CASES, Context, log
-from speedbench.libraries import LIBRARIES, probe
+from speedbench.libraries import LIBRARIES, VARIANTS, probe
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     logging.getLogger("torch._library.triton").setLevel(logging.ERROR)  # no GPU here: not news
     settings = spec.QUICK if args.quick else spec.FULL
-    statuses = {lib.name: probe(lib) for lib in LIBRARIES}
+    statuses = {lib.name: probe(lib) for lib in (*LIBRARIES, *VARIANTS)}
     ctx = Context(settings, args.threads, statuses, args.data_dir)
     for name, status in ctx.statuses.items():
         log(f"{name:<13} {status.version or '-':<12} {'ok' if status.available else status.reason}")

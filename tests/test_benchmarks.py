@@ -154,7 +154,11 @@ def results_by_hand() -> dict:
         },
         "memory": {
             "config": {"timesteps": 100},
-            "saved_for_backward": {"deepspike": {"mb": 40.0}, "snntorch": {"mb": 100.0}},
+            "saved_for_backward": {
+                "deepspike": {"mb": 90.0},
+                "deepspike-lean": {"mb": 40.0},
+                "snntorch": {"mb": 100.0},
+            },
             "peak_rss_delta": {"deepspike": {"peak_rss_delta_mb": 60.0}, "snntorch": {}},
         },
         "sparse_inference": {
@@ -184,7 +188,9 @@ def test_summary_reports_headline_numbers_and_target_checks():
     assert summary["mlp_limit_ms"] == 100.0
     assert (summary["mlp_best_peer"], summary["mlp_best_peer_ms"]) == ("spikingjelly", 150.0)
     assert summary["cnn_train_ms"] == 120.0
-    assert summary["peak_mem_T100_mb"] == 40.0
+    assert summary["peak_mem_T100_mb"] == 90.0
+    assert summary["peak_mem_T100_lean_mb"] == 40.0
+    assert summary["memory_default_vs_snntorch"] == pytest.approx(0.9)
     assert summary["snntorch_peak_mem_T100_mb"] == 100.0
     assert summary["snntorch_peak_rss_T100_mb"] is None
     assert summary["sparse_speedup_at_5pct"] == 3.5

@@ -13,6 +13,7 @@ from deepspike.layers import (
     LateralInhibition,
     Linear,
     MaxPool2d,
+    Recompute,
     RecurrentDense,
     k_winners,
 )
@@ -154,3 +155,72 @@ def test_inhibited_scan_steps_through_time_when_a_gradient_is_needed():
     with torch.no_grad():
         assert inhibited_scan(model, x, model.initial_state(x[0])) is not None
     assert inhibited_scan(LateralInhibition(LIFParams(), k=1), x.detach(), None) is None
+
+
+def _lean_pair(recompute: bool, dropout: float = 0.0) -> torch.nn.Module:
+    torch.manual_seed(5)
+    blocks = [
+        torch.nn.Sequential(Linear(12, 16), torch.nn.Dropout(dropout), Neuron(LIFParams())),
+        torch.nn.Sequential(Linear(16, 3), Neuron(LIFParams(), output="membrane")),
+    ]
+    return torch.nn.Sequential(*(Recompute(b) if recompute else b for b in blocks))
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_recompute_gives_the_plain_gradients(dropout):
+    x = (torch.rand(20, 4, 12, generator=torch.Generator().manual_seed(1)) < 0.4).float()
+    grads = []
+    for recompute in (False, True):
+        model = _lean_pair(recompute, dropout)
+        torch.manual_seed(9)  # the same dropout masks in both runs
+        out = model(x)
+        out.pow(2).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+        assert out.requires_grad
+    for plain, lean in zip(*grads, strict=True):
+        assert plain.abs().sum() > 0
+        assert torch.allclose(plain, lean, rtol=1e-5, atol=1e-6)
+
+
+def test_recompute_keeps_binary_input_as_bytes_and_analog_as_is():
+    from deepspike.layers.recompute import pack, unpack
+
+    spikes = (torch.rand(5, 3) < 0.5).float()
+    stored, dtype = pack(spikes)
+    assert stored.dtype == torch.bool and torch.equal(unpack(stored, dtype), spikes)
+    analog = torch.rand(5, 3)
+    assert pack(analog)[1] is None and pack(analog)[0] is analog
+
+
+def _saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the distinct non-parameter storages autograd keeps for the backward."""
+    storages = {}
+    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def keep(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in parameters:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        out = model(x)
+    out.sum().backward()
+    return sum(storages.values())
+
+
+def test_recompute_keeps_only_the_inputs_as_bytes():
+    t, b, n_in = 30, 8, 12
+    x = (torch.rand(t, b, n_in) < 0.3).float()
+    plain = _saved_bytes(_lean_pair(False), x)
+    lean = _saved_bytes(_lean_pair(True), x)
+    # one byte per input element and per hidden spike, nothing else
+    assert lean == t * b * n_in + t * b * 16
+    assert plain >= 4 * (t * b * n_in + 2 * t * b * 16)  # float input, membrane and spikes
+
+
+def test_recompute_refuses_stateful_blocks():
+    from deepspike.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stateful"):
+        Recompute(torch.nn.Sequential(Linear(2, 2), Neuron(LIFParams(), stateful=True)))

@@ -13,7 +13,15 @@ import torch
 from torch import nn
 
 from speedbench import memory, spec, stdp
-from speedbench.libraries import DEEPSPIKE, LIBRARIES, LIMIT, Library, Status, one_line
+from speedbench.libraries import (
+    DEEPSPIKE,
+    LIBRARIES,
+    LIMIT,
+    VARIANTS,
+    Library,
+    Status,
+    one_line,
+)
 from speedbench.sparse import dense_forced
 from speedbench.timing import Timing, time_fn, time_interleaved
 from speedbench.workload import Workload, inference, spikes, train_step, workload
@@ -115,7 +123,7 @@ def mlp_config(hidden: int, timesteps: int, batch: int | None = None) -> dict[st
 def mlp_case(ctx: Context) -> Result:
     s = ctx.settings
     data = mlp_workload(s.mlp_timesteps, s.mlp_batch)
-    ms = train_case(ctx, "mlp", mlp_build(s.mlp_hidden), data, LIBRARIES)
+    ms = train_case(ctx, "mlp", mlp_build(s.mlp_hidden), data, (*LIBRARIES, *VARIANTS))
     return {
         "config": mlp_config(s.mlp_hidden, s.mlp_timesteps, s.mlp_batch),
         "ms": ms,
@@ -173,7 +181,7 @@ def memory_case(ctx: Context) -> Result:
     data = mlp_workload(s.memory_timesteps, s.mlp_batch)
     saved: dict[str, Any] = {}
     rss: dict[str, Any] = {}
-    for library in (lib for lib in LIBRARIES if lib.name in s.memory_libraries):
+    for library in (lib for lib in (*LIBRARIES, *VARIANTS) if lib.name in s.memory_libraries):
         status = ctx.statuses[library.name]
         if not status.available:
             saved[library.name] = rss[library.name] = {"unavailable": status.reason}

@@ -138,6 +138,24 @@ def deepspike_mlp(n_in: int, hidden: int, n_out: int) -> nn.Module:
     return mlp_layers(Linear, deepspike_neuron, (n_in, hidden, n_out))
 
 
+def deepspike_lean_mlp(n_in: int, hidden: int, n_out: int) -> nn.Module:
+    """The deepspike MLP with each (Linear, LIF) pair in a ``Recompute`` block: the backward
+    keeps only the blocks' spike inputs, one byte each, and recomputes the rest."""
+    from deepspike.layers import Recompute
+
+    layers = list(deepspike_mlp(n_in, hidden, n_out))
+    return nn.Sequential(*(Recompute(nn.Sequential(*layers[i : i + 2])) for i in (0, 2)))
+
+
+def deepspike_lean_cnn() -> nn.Module:
+    """The deepspike CNN with each (synapse, pool, LIF) group in a ``Recompute`` block."""
+    from deepspike.layers import Recompute
+
+    c = list(deepspike_cnn())
+    groups = (c[0:3], c[3:6], c[6:9])
+    return nn.Sequential(*(Recompute(nn.Sequential(*group)) for group in groups))
+
+
 def deepspike_cnn() -> nn.Module:
     from deepspike.layers import Conv2d, Flatten, Linear, MaxPool2d
 
@@ -310,10 +328,16 @@ PEERS: tuple[Library, ...] = (
     Library("norse", "norse.torch", "norse", norse_mlp, norse_cnn),
 )
 LIBRARIES: tuple[Library, ...] = (DEEPSPIKE, *PEERS, LIMIT)
+#: deepspike's memory-lean training mode (``deepspike.layers.Recompute``): timed beside the
+#: libraries and measured in the memory case, never counted as a peer.
+DEEPSPIKE_LEAN = Library(
+    "deepspike-lean", "deepspike", "deepspike", deepspike_lean_mlp, deepspike_lean_cnn
+)
+VARIANTS: tuple[Library, ...] = (DEEPSPIKE_LEAN,)
 
 
 def by_name(name: str) -> Library:
-    for library in LIBRARIES:
+    for library in (*LIBRARIES, *VARIANTS):
         if library.name == name:
             return library
     raise KeyError(f"unknown library {name!r}; choose from {[lib.name for lib in LIBRARIES]}")

@@ -1,6 +1,7 @@
 """Spiking layers on time-major tensors ``[T, B, ...]``."""
 
 from deepspike.layers.competition import LateralInhibition, k_winners
+from deepspike.layers.recompute import Recompute
 from deepspike.layers.recurrent import RecurrentDense
 from deepspike.layers.synapse import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d
 
@@ -14,6 +15,7 @@ __all__ = [
     "LateralInhibition",
     "Linear",
     "MaxPool2d",
+    "Recompute",
     "RecurrentDense",
     "k_winners",
 ]
