@@ -26,6 +26,8 @@ from speedbench import report, spec
 from speedbench.cases import CASES, Context, log
 from speedbench.libraries import LIBRARIES, VARIANTS, probe
 
+from deepspike import runtime
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -39,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cases", nargs="+", choices=list(CASES), default=list(CASES), help="cases to run"
+    )
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc malloc's defaults (fresh mmap pages for large tensors every step)",
     )
     args = parser.parse_args(argv)
     if args.threads < 1:
@@ -57,11 +64,19 @@ def new_results(args: argparse.Namespace, settings: spec.Settings, ctx: Context)
         "settings": settings.__dict__ | {"scaling": settings.scaling.__dict__},
         "libraries": {name: status.to_dict() for name, status in ctx.statuses.items()},
         "neuron_mapping": spec.NEURON_MAPPING,
+        "allocator": args.allocator,
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
+    kept = not args.system_malloc and runtime.keep_freed_memory()
+    args.allocator = (
+        "glibc malloc keeping freed memory (deepspike.runtime.keep_freed_memory), for every "
+        "library and the limit alike"
+        if kept
+        else "the system malloc's defaults"
+    )
     logging.getLogger("torch._library.triton").setLevel(logging.ERROR)  # no GPU here: not news
     settings = spec.QUICK if args.quick else spec.FULL
     statuses = {lib.name: probe(lib) for lib in (*LIBRARIES, *VARIANTS)}

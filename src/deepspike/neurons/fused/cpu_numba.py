@@ -228,7 +228,7 @@ def scan_backward(
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().numpy()
+    return t.detach().numpy() if t.requires_grad else t.numpy()
 
 
 MIN_PARALLEL_ELEMENTS = 1 << 16

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import Callable
@@ -60,6 +61,7 @@ def requested(choice: str | None = None) -> str:
     )
 
 
+@functools.cache
 def _load(name: str) -> Backend:
     if name == "numba":
         from deepspike.neurons.fused import cpu_numba as module
@@ -70,9 +72,15 @@ def _load(name: str) -> Backend:
     return Backend(name, module.forward, module.backward, CHUNK_ELEMENTS[name])
 
 
+@functools.cache
+def numba_installed() -> bool:
+    """Whether numba can be imported (looked up once: installing it needs a restart anyway)."""
+    return importlib.util.find_spec("numba") is not None
+
+
 def _runs_on(name: str, x: torch.Tensor) -> bool:
     if name == "numba":
-        return x.device.type == "cpu" and importlib.util.find_spec("numba") is not None
+        return x.device.type == "cpu" and numba_installed()
     if name == "triton":
         from deepspike.neurons.fused import gpu_triton
 

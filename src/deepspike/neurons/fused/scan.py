@@ -73,6 +73,30 @@ def chunks(n_steps: int, rows: int) -> list[tuple[int, int]]:
     return [(t0, min(t0 + rows, n_steps)) for t0 in range(0, n_steps, rows)]
 
 
+def scan_forward(
+    x: torch.Tensor,
+    v0: torch.Tensor,
+    a0: torch.Tensor,
+    beta: torch.Tensor,
+    fixed: ScanTensors,
+    cfg: ScanConfig,
+    backend: Backend,
+    keep: bool,
+) -> tuple[torch.Tensor, ...]:
+    """The forward kernel's outputs ``(spikes, v, a, h, theta)``; ``h`` and ``theta`` are the
+    whole ``[T, M]`` traces only when ``keep`` (for a backward), else one scratch row."""
+    n_steps, n = x.shape
+    width_a = n if cfg.adaptive else 0
+    rows = n_steps if cfg.record else 1
+    spikes = x.new_empty((n_steps, n))
+    v_out = x.new_empty((rows, n))
+    a_out = x.new_empty((rows, width_a))
+    h = x.new_empty((n_steps if keep else 1, n))
+    theta = x.new_empty((n_steps if keep else 1, width_a))
+    backend.forward(x, v0, a0, fixed._replace(beta=beta), cfg, spikes, v_out, a_out, h, theta)
+    return spikes, v_out, a_out, h, theta
+
+
 class _ThresholdScan(torch.autograd.Function):
     """``(x [T, M], v0 [M], a0 [M], beta [M]) -> (spikes [T, M], v, a)``; see the module doc.
 
@@ -94,15 +118,8 @@ class _ThresholdScan(torch.autograd.Function):
         cfg: ScanConfig,
         backend: Backend,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        n_steps, n = x.shape
         keep = any(ctx.needs_input_grad[:4])  # h is only needed by the backward
-        width_a = n if cfg.adaptive else 0
-        spikes = x.new_empty((n_steps, n))
-        v_out = x.new_empty((n_steps if cfg.record else 1, n))
-        a_out = x.new_empty((n_steps if cfg.record else 1, width_a))
-        h = x.new_empty((n_steps if keep else 1, n))
-        theta = x.new_empty((n_steps if keep else 1, width_a))
-        backend.forward(x, v0, a0, fixed._replace(beta=beta), cfg, spikes, v_out, a_out, h, theta)
+        spikes, v_out, a_out, h, theta = scan_forward(x, v0, a0, beta, fixed, cfg, backend, keep)
         if keep:
             ctx.save_for_backward(h, theta, v0, beta)
             ctx.fixed, ctx.cfg, ctx.backend = fixed, cfg, backend
@@ -255,9 +272,11 @@ def threshold_scan(
     n_steps, n = inputs.shape[0], slice_shape.numel()
     x = inputs.reshape(n_steps, n).contiguous()
     a_flat = a0.reshape(n).contiguous() if a0 is not None else empty
-    spikes, v, a = _ThresholdScan.apply(
-        x, v0.reshape(n).contiguous(), a_flat, beta_vec, fixed, cfg, chosen
-    )
+    v0_flat = v0.reshape(n).contiguous()
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, v0_flat, a_flat, beta_vec)):
+        spikes, v, a = _ThresholdScan.apply(x, v0_flat, a_flat, beta_vec, fixed, cfg, chosen)
+    else:  # nothing to differentiate: the kernel alone, without autograd's bookkeeping
+        spikes, v, a, _, _ = scan_forward(x, v0_flat, a_flat, beta_vec, fixed, cfg, chosen, False)
     out_shape = (n_steps, *slice_shape) if record else slice_shape
     return ScanResult(
         spikes.view(n_steps, *slice_shape),

@@ -1,0 +1,46 @@
+"""Process-level settings that deepspike's own programs (the CLI, the benchmarks) apply to
+themselves. Importing the library changes nothing; a user's program can call these too.
+
+:func:`keep_freed_memory`. Training allocates a few tensors of ``T x B x N`` floats per layer and
+step, often tens of MiB. glibc's ``malloc`` serves blocks over 32 MiB (and, after trimming, many
+smaller ones) with fresh ``mmap`` pages and unmaps them on ``free``, so every step pays a page
+fault and a zero-fill per 4 KiB touched: on the 2-core reference machine that was 15-25 % of an
+MLP training step at ``T = 100`` (``docs/kernels.md``). Raising malloc's mmap and trim
+thresholds keeps freed blocks in the heap for the next step, as jemalloc or tcmalloc would. The
+price is that the process does not return freed memory to the system until it exits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import sys
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+KEEP_BYTES = 1 << 30
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") else None
+
+
+def keep_freed_memory(limit_bytes: int = KEEP_BYTES) -> bool:
+    """Serve blocks up to ``limit_bytes`` from malloc's heap and keep up to that much freed
+    memory for reuse (glibc ``mallopt``). Returns whether it took effect (``False`` off glibc,
+    e.g. on macOS, Windows or musl, where nothing changes)."""
+    libc = _libc()
+    if libc is None:
+        return False
+    trim = libc.mallopt(M_TRIM_THRESHOLD, int(limit_bytes))
+    mmap = libc.mallopt(M_MMAP_THRESHOLD, int(limit_bytes))
+    return bool(trim and mmap)
