@@ -228,6 +228,10 @@ def sparse_row(ctx: Context, batch: int, activity: float) -> Result:
     event = time_inference(model, x, ctx)
     with dense_forced(model) as forced_by:
         dense = time_inference(model, x, ctx)
+    layer = model[0]  # the synaptic layer alone: the only part the two paths do differently
+    layer_event = time_inference(layer, x, ctx)
+    with dense_forced(layer):
+        layer_dense = time_inference(layer, x, ctx)
     return {
         "batch": batch,
         "activity": activity,
@@ -236,6 +240,9 @@ def sparse_row(ctx: Context, batch: int, activity: float) -> Result:
         "limit_forward_ms": time_inference(limit, x, ctx).to_dict(),
         "speedup": round(dense.median_ms / event.median_ms, 3),
         "speedup_of_min": round(dense.min_ms / event.min_ms, 3),  # steadier on a busy machine
+        "layer_event_ms": layer_event.to_dict(),
+        "layer_dense_ms": layer_dense.to_dict(),
+        "layer_speedup": round(layer_dense.median_ms / layer_event.median_ms, 3),
         "dense_forced_by": forced_by,
     }
 
