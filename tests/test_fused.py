@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
@@ -404,36 +403,3 @@ def test_truncated_bptt_validation_and_edge_cases() -> None:
     whole = run(LIFParams(), x)
     assert torch.equal(run(LIFParams(), x, bptt_window=10).spikes, whole.spikes)
     assert torch.equal(run(LIFParams(), x, bptt_window=3).spikes, whole.spikes)
-
-
-def test_neuron_ranges_split_evenly_on_aligned_bounds() -> None:
-    pytest.importorskip("numba")
-    from deepspike.neurons.fused.cpu_numba import neuron_ranges
-
-    assert neuron_ranges(1000, 10, 2) == [(0, 1000)]  # small work: one thread
-    assert neuron_ranges(100_000, 10, 2) == [(0, 50_048), (50_048, 100_000)]
-    assert neuron_ranges(100_000, 10, 1) == [(0, 100_000)]
-    ranges = neuron_ranges(12_345, 100, 3)
-    assert ranges[0][0] == 0 and ranges[-1][1] == 12_345 and len(ranges) == 3
-    assert all(a[1] == b[0] and a[1] % 64 == 0 for a, b in itertools.pairwise(ranges))
-
-
-@pytest.mark.parametrize("kind", ["LIF", "ALIF"])
-def test_threaded_scan_is_bit_identical_to_one_thread(kind) -> None:
-    """The neuron ranges run on several threads give the same spikes and gradients."""
-    pytest.importorskip("numba")
-    model = _model(kind, "subtract", False, FastSigmoid(), 8.0, 1.0)
-    x = (torch.rand(40, 16, 300, generator=torch.Generator().manual_seed(0)) * 0.6).requires_grad_()
-    results = []
-    for threads in (1, 2):
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            x.grad = None
-            out = run(model, x).spikes
-            (out * torch.linspace(-1, 1, 300)).sum().backward()
-            results.append((out.detach(), x.grad.clone()))
-        finally:
-            torch.set_num_threads(previous)
-    assert results[0][0].sum() > 0
-    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])

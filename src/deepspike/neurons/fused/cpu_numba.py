@@ -19,8 +19,9 @@ input's precision (no ``fastmath``, so nothing is contracted into an FMA): the f
 bit-identical to the per-step reference.
 
 The kernels are serial. The scan is memory-bound (per element and step one read of the input
-and one write of the spikes), and on two cores a ``prange`` over neuron blocks measured no faster,
-and much slower under load (numba's OpenMP workers spin against torch's); see ``docs/kernels.md``.
+and one write of the spikes), and on two cores neither a ``prange`` over neuron blocks (much
+slower under load: numba's OpenMP workers spin against torch's) nor neuron ranges on two Python
+threads (the kernels release the GIL) measured faster; see ``docs/kernels.md``.
 
 This module (and with it numba) is imported only when the first scan runs on CPU; the kernels
 compile on their first call (a few seconds per dtype) and the machine code is cached on disk
@@ -28,9 +29,6 @@ compile on their first call (a few seconds per dtype) and the machine code is ca
 """
 
 from __future__ import annotations
-
-import functools
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -86,17 +84,13 @@ def scan_forward(
     a_out: np.ndarray,  # out like v_out for the adaptation (ALIF), else [1, 0]
     h_out: np.ndarray,  # out [T, M] pre-reset membrane, or [1, M] scratch (not needed)
     theta_out: np.ndarray,  # out like h_out for the threshold (ALIF), else [1, 0]
-    start: int,  # the neurons start .. stop-1 of the M
-    stop: int,
 ) -> None:
-    """Forward recurrence over neurons ``start .. stop-1``; ``[1, M]`` outputs are overwritten
-    every step."""
-    n_steps = x.shape[0]
-    n = stop
+    """Forward recurrence; ``[1, M]`` outputs are overwritten every step."""
+    n_steps, n = x.shape
     record = v_out.shape[0] == n_steps
     h_step = 1 if h_out.shape[0] == n_steps else 0
     v_reset, zero, one = consts[0], consts[1], consts[2]
-    for lo in range(start, n, BLOCK):
+    for lo in range(0, n, BLOCK):
         hi = min(lo + BLOCK, n)
         width = hi - lo
         v = v0[lo:hi].copy()
@@ -158,18 +152,15 @@ def scan_backward(
     da_carry: np.ndarray,  # the same for the adaptation (ALIF), else [0]
     grad_beta: np.ndarray,  # [M] += dL/dbeta of these steps (when want_beta), else [0]
     grad_x: np.ndarray,  # out [T, M] dL/dx on steps t0 .. t1-1
-    start: int,  # the neurons start .. stop-1 of the M
-    stop: int,
 ) -> None:
-    r"""Adjoint recurrence over steps :math:`t_1 - 1 \dots t_0` for neurons ``start .. stop-1``
-    (equations in ``scan.py``)."""
-    n = stop
-    traced = grad_v.shape[1] == h_in.shape[1]
+    r"""Adjoint recurrence over steps :math:`t_1 - 1 \dots t_0` (equations in ``scan.py``)."""
+    n = h_in.shape[1]
+    traced = grad_v.shape[1] == n
     v_reset, zero, one = consts[0], consts[1], consts[2]
     inline = slope.shape[1] == 0
     scale, sharpness = (consts[3], consts[4]) if inline else (one, one)
     buffer = np.empty(BLOCK if inline else 0, dtype=h_in.dtype)
-    for lo in range(start, n, BLOCK):
+    for lo in range(0, n, BLOCK):
         hi = min(lo + BLOCK, n)
         width = hi - lo
         # the carried adjoints and dL/dbeta are updated in place (no per-block allocation)
@@ -231,44 +222,6 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy() if t.requires_grad else t.numpy()
 
 
-MIN_PARALLEL_ELEMENTS = 1 << 16
-"""Steps x neurons below which one thread runs the whole scan (a thread hand-off costs tens of
-microseconds)."""
-ALIGN = 64
-"""Neuron ranges of the threads start at multiples of this (whole cache lines, aligned vectors)."""
-
-
-def neuron_ranges(n: int, n_steps: int, threads: int) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]``: the ``n`` neurons split into up to ``threads`` contiguous ranges
-    of nearly equal size, one range when the work is small."""
-    parts = min(threads, max(1, (n * n_steps) // MIN_PARALLEL_ELEMENTS), -(-n // ALIGN))
-    if parts <= 1:
-        return [(0, n)]
-    size = -(-n // parts)
-    size = -(-size // ALIGN) * ALIGN
-    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
-
-
-@functools.cache
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """Worker threads for the neuron ranges beyond the first (the caller runs the first)."""
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deepspike-scan")
-
-
-def in_parallel(kernel, args: tuple, n: int, n_steps: int) -> None:
-    """Run ``kernel(*args, start, stop)`` over disjoint neuron ranges, on as many threads as
-    torch uses (``torch.get_num_threads()``). The kernels release the GIL and every neuron is
-    independent, so the result is the same bit for bit as one call over all neurons."""
-    ranges = neuron_ranges(n, n_steps, torch.get_num_threads())
-    if len(ranges) == 1:
-        kernel(*args, 0, n)
-        return
-    futures = [_pool(len(ranges) - 1).submit(kernel, *args, lo, hi) for lo, hi in ranges[1:]]
-    kernel(*args, *ranges[0])
-    for future in futures:
-        future.result()
-
-
 def forward(
     x: torch.Tensor,
     v0: torch.Tensor,
@@ -288,7 +241,7 @@ def forward(
         cfg.adaptive,
         *map(_np, (spikes, v_out, a_out, h_out, theta_out)),
     )
-    in_parallel(scan_forward, args, x.shape[1], x.shape[0])
+    scan_forward(*args)
 
 
 def backward(
@@ -319,4 +272,4 @@ def backward(
         *steps,
         *map(_np, (dv_carry, da_carry, grad_beta, grad_x)),
     )
-    in_parallel(scan_backward, args, h.shape[1], steps[1] - steps[0])
+    scan_backward(*args)
