@@ -64,6 +64,18 @@ def test_dense_non_binary_input_counts_macs():
     assert report.synops == 9 and report.ann_macs == 12
 
 
+def test_signed_unit_events_are_accumulates():
+    from deepspike.metrics import is_accumulate_only
+
+    assert is_accumulate_only(torch.tensor([0.0, 1.0, -1.0]))
+    assert not is_accumulate_only(torch.tensor([0.0, -0.5]))
+    layer = Linear(3, 4, bias=False)
+    with CostMeter(layer) as meter:
+        layer(torch.tensor([[[1.0, -1.0, 0.0]]]))
+    (rec,) = meter.report(samples=1).layers
+    assert rec.acs == 2 * 4 and rec.macs == 0
+
+
 def test_is_binary():
     assert is_binary(torch.tensor([0.0, 1.0, 1.0]))
     assert is_binary(torch.tensor([True, False]))

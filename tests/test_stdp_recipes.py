@@ -33,14 +33,7 @@ def test_recipes_are_registered_with_smoke_and_quick_settings(recipe_id):
                 strict=False,
             ),
         ),
-        pytest.param(
-            "nessler2013-wta",
-            40.0,
-            marks=pytest.mark.xfail(
-                reason="the stochastic WTA does not break symmetry yet (chance level)",
-                strict=False,
-            ),
-        ),
+        ("nessler2013-wta", 30.0),
     ],
 )
 def test_a_smoke_run_beats_chance_on_digits(recipe_id, floor, tmp_path):
@@ -136,3 +129,17 @@ def test_images_per_second_measures_the_training_loop():
         n_neurons=20, presentation_ms=50.0, n_images=32, batch_size=16, dataset="digits"
     )
     assert rate > 0
+
+
+def test_wta_potentials_are_weights_times_epsps_computed_from_onsets_and_offsets():
+    from deepspike.learning import box
+    from deepspike.recipes.nessler2013_wta import StochasticWTA
+
+    g = torch.Generator().manual_seed(0)
+    model = StochasticWTA(6, 3, sigma_steps=4, rate=0.5)
+    with torch.no_grad():
+        model.synapses.weight.copy_(-torch.rand(3, 6, generator=g))
+        model.excitability.copy_(-torch.rand(3, generator=g))
+    spikes = (torch.rand(20, 2, 6, generator=g) < 0.3).float()
+    direct = box(spikes, 4) @ model.synapses.weight.T + model.excitability
+    assert torch.allclose(model.potentials(spikes), direct, atol=1e-5)

@@ -29,14 +29,11 @@ from torch import nn
 from deepspike.errors import ConfigError
 
 
-def is_binary(x: torch.Tensor) -> bool:
-    """Whether every element of a floating tensor is 0 or 1 (spikes)."""
-    return bool(torch.all((x == 0) | (x == 1)))
-
-
 def pack(x: torch.Tensor) -> tuple[torch.Tensor, torch.dtype | None]:
     """``x`` as ``bool`` (one byte per element) when it holds only 0 and 1, else unchanged;
     with the dtype to restore (``None`` when unchanged)."""
+    from deepspike.metrics.counting import is_binary
+
     if x.is_floating_point() and is_binary(x):
         return x.to(torch.bool), x.dtype
     return x, None

@@ -23,6 +23,7 @@ from deepspike.metrics.counting import (
     count_events,
     dense_ann_macs,
     dense_synops,
+    is_accumulate_only,
     is_binary,
 )
 from deepspike.metrics.energy import (
@@ -54,6 +55,7 @@ __all__ = [
     "energy_table",
     "energy_uj",
     "get_profile",
+    "is_accumulate_only",
     "is_binary",
     "measure",
     "spike_raster",

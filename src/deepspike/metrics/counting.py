@@ -6,9 +6,11 @@ algorithms and systems", Nature Communications, 2025; arXiv:2304.04640):
 * an **input event** is a non-zero element of a synaptic layer's input;
 * its **fan-out** is the number of synapses it drives: ``out_features`` for a dense layer, the
   number of (output position, output channel) pairs it reaches for a convolution;
-* an event of a **binary** input (every value in ``{0, 1}``) costs one *accumulate* (AC) per
-  synapse of its fan-out; an event of a **non-binary** input costs one *multiply-accumulate*
-  (MAC) per synapse. Synaptic operations = ACs + MACs = :math:`\sum_{\text{events}}` fan-out;
+* an event of a **binary** input (every value in ``{0, 1}``; also ``{-1, 0, 1}``, such as the
+  onsets and offsets of rectangular EPSPs, where an event adds or subtracts the weight) costs
+  one *accumulate* (AC) per synapse of its fan-out; an event of any other input costs one
+  *multiply-accumulate* (MAC) per synapse. Synaptic operations = ACs + MACs =
+  :math:`\sum_{\text{events}}` fan-out;
 * the **equivalent ANN** does every multiply of every layer once per inference (no time axis,
   no sparsity): ``in * out`` for a dense layer, ``H' W' C' (C/g) k_h k_w`` for a convolution.
 
@@ -32,6 +34,14 @@ def is_binary(x: torch.Tensor) -> bool:
     if x.dtype == torch.bool:
         return True
     return bool(((x == 0) | (x == 1)).all())
+
+
+def is_accumulate_only(x: torch.Tensor) -> bool:
+    """``True`` when every element of ``x`` is -1, 0 or 1: each event adds or subtracts a
+    weight, no multiply (spikes, or EPSP onsets and offsets)."""
+    if x.dtype == torch.bool:
+        return True
+    return bool((x.abs() == 1).logical_or_(x == 0).all())
 
 
 def count_events(x: torch.Tensor) -> int:

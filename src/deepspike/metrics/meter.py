@@ -45,7 +45,7 @@ from deepspike.metrics.counting import (
     conv2d_synops,
     count_events,
     dense_ann_macs,
-    is_binary,
+    is_accumulate_only,
     split_ops,
 )
 from deepspike.metrics.report import CostReport, LayerCost, build_report
@@ -83,7 +83,7 @@ def layer_kind(module: nn.Module) -> str | None:
 def linear_delta(x: torch.Tensor, layer: nn.Linear, timesteps: int) -> Delta:
     """Counts of a dense layer on ``x`` (``[..., in]``) holding ``timesteps`` steps per sample."""
     events = count_events(x)
-    acs, macs = split_ops(events * layer.out_features, is_binary(x))
+    acs, macs = split_ops(events * layer.out_features, is_accumulate_only(x))
     rows = x.numel() // layer.in_features
     ann = dense_ann_macs(layer.in_features, layer.out_features) * rows / timesteps
     return Delta(events, acs, macs, ann)
@@ -102,7 +102,7 @@ def conv2d_delta(x: torch.Tensor, y: torch.Tensor, layer: nn.Conv2d, timesteps: 
         layer.groups,
         layer.padding_mode,
     )
-    acs, macs = split_ops(ops, is_binary(x))
+    acs, macs = split_ops(ops, is_accumulate_only(x))
     per_sample = conv2d_ann_macs(
         y.shape[-2:], layer.out_channels, layer.in_channels, layer.kernel_size, layer.groups
     )
@@ -119,8 +119,8 @@ def recurrent_delta(x: torch.Tensor, y: torch.Tensor, layer: RecurrentDense) -> 
     """
     out = layer.out_features
     ff_events, rec_events = count_events(x), count_events(y[:-1])
-    ff_acs, ff_macs = split_ops(ff_events * out, is_binary(x))
-    rec_acs, rec_macs = split_ops(rec_events * out, is_binary(y[:-1]))
+    ff_acs, ff_macs = split_ops(ff_events * out, is_accumulate_only(x))
+    rec_acs, rec_macs = split_ops(rec_events * out, is_accumulate_only(y[:-1]))
     ann = (dense_ann_macs(layer.in_features, out) + dense_ann_macs(out, out)) * x.shape[1]
     return Delta(
         input_events=ff_events + rec_events,

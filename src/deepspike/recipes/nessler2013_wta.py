@@ -66,9 +66,13 @@ class StochasticWTA(nn.Module):
         self.generator: torch.Generator | None = None
 
     def potentials(self, spikes: torch.Tensor) -> torch.Tensor:
-        r""":math:`u = W \cdot \mathrm{box}(s) + b`, computed as :math:`\mathrm{box}(W s) + b`
-        (the box filter is linear) so the synapses see the spikes themselves."""
-        return box(self.synapses(spikes), self.sigma_steps) + self.excitability
+        r""":math:`u_t = W y_t + b` with the EPSPs :math:`y = \mathrm{box}(s)`, computed event by
+        event as a neuromorphic chip would: the synapses see only the EPSP onsets (+1) and
+        offsets (-1), :math:`\Delta y_t = y_t - y_{t-1}`, and :math:`u_t = b + \sum_{\tau
+        \le t} W \Delta y_\tau`. Each onset or offset costs one accumulate per synapse."""
+        epsp = box(spikes, self.sigma_steps)
+        changes = torch.diff(epsp, dim=0, prepend=torch.zeros_like(epsp[:1]))
+        return torch.cumsum(self.synapses(changes), dim=0) + self.excitability
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         u = self.potentials(spikes)
@@ -208,22 +212,22 @@ RECIPE = register(
         datasets=("mnist", "digits"),
         defaults={
             "n_outputs": 100,
-            "epochs": 1,
+            "epochs": 3,
             "batch_size": 8,
             "presentation_ms": 50.0,
             "dt": 1.0,
             "sigma_ms": 10.0,
             "input_rate_hz": 40.0,
             "output_rate_hz": 200.0,
-            "lr": 0.005,
+            "lr": 0.02,
             "lr_decay": 0.5,
             "prior_lr_ratio": 0.0,
             "n_train": 0,
             "n_test": 0,
             "threads": 1,
         },
-        smoke={"n_outputs": 40, "epochs": 2},
-        quick={"n_outputs": 60, "epochs": 5},
+        smoke={"n_outputs": 40, "epochs": 3},
+        quick={"n_outputs": 100, "epochs": 4},
         train=train,
         evaluate=evaluate,
     )
