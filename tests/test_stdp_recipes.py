@@ -25,14 +25,7 @@ def test_recipes_are_registered_with_smoke_and_quick_settings(recipe_id):
     [
         ("diehl2015-stdp", 40.0),
         ("kheradpisheh2018-sdnn", 60.0),
-        pytest.param(
-            "mozafari2019-rstdp",
-            30.0,
-            marks=pytest.mark.xfail(
-                reason="the smoke R-STDP decision layer still learns too slowly (~19 %)",
-                strict=False,
-            ),
-        ),
+        ("mozafari2019-rstdp", 30.0),
         ("nessler2013-wta", 30.0),
     ],
 )

@@ -26,13 +26,14 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
   class for which its average response over ``n_label`` training images is highest, and a test
   image is classified by the class whose neurons fire most on average.
 
-Batched simulation (``batch_size`` > 1, an option; the default is 1, the paper's protocol). ``batch_size`` images
-are simulated in parallel with the same weights and thresholds; each image's STDP update and
-threshold increase are computed from its own spikes and summed, and applied after the batch.
-With ``batch_size=1`` this is Diehl & Cook's sequential protocol, except that weights change
-between presentations rather than inside one (the change during one 350 ms presentation is a few
-percent of a weight). The rest period is the reset of the membrane and traces to rest, which
-150 ms of rest approaches (:math:`e^{-150/100}`); :math:`\theta` decays over it exactly.
+Batched simulation (``batch_size`` > 1, an option; the default is 1, the paper's protocol).
+``batch_size`` images are simulated in parallel with the same weights and thresholds; each
+image's STDP update and threshold increase are computed from its own spikes and summed, and
+applied after the batch. With ``batch_size=1`` this is Diehl & Cook's sequential protocol,
+except that weights change between presentations rather than inside one (the change during one
+350 ms presentation is a few percent of a weight). The rest period is the reset of the membrane
+and traces to rest, which 150 ms of rest approaches (:math:`e^{-150/100}`); :math:`\theta`
+decays over it exactly.
 
 Speed: synaptic currents are one sparse product of the input events with the weights for the
 whole presentation; the inhibited adaptive LIF neurons run in one compiled scan
