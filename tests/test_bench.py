@@ -116,3 +116,12 @@ def test_pareto_front_keeps_only_undominated_points():
 
     points = [(1.0, 90.0), (2.0, 85.0), (3.0, 95.0), (0.5, 80.0), (3.0, 94.0)]
     assert pareto_front(points) == [(0.5, 80.0), (1.0, 90.0), (3.0, 95.0)]
+
+
+def test_rows_of_a_recipe_variant_name_the_variant():
+    from deepspike.bench.table import run_label
+
+    record = {"recipe": "diehl2015-stdp", "config": {"n_neurons": 400, "epochs": 0}}
+    assert run_label(record) == "diehl2015-stdp (n_neurons=400)"
+    assert run_label({"recipe": "lee2016-fc", "config": {"hidden": 800}}) == "lee2016-fc"
+    assert run_label({"recipe": "not-registered"}) == "not-registered"

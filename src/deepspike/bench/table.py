@@ -67,6 +67,17 @@ def energy_cell(energy: Mapping[str, float], profile: str) -> str:
     return cell if ann is None else f"{cell} ({number(ann)})"
 
 
+def run_label(record: Mapping[str, Any]) -> str:
+    """The recipe id, with the values of its ``label_keys`` settings when it declares some."""
+    from deepspike.recipes import RECIPES
+
+    recipe = RECIPES.get(record["recipe"])
+    config = record.get("config") or {}
+    keys = [k for k in (recipe.label_keys if recipe else ()) if k in config]
+    variant = ", ".join(f"{k}={config[k]}" for k in keys)
+    return f"{record['recipe']} ({variant})" if variant else record["recipe"]
+
+
 def row(record: Mapping[str, Any]) -> list[str]:
     """One table row; a failed run shows its reason."""
     if record.get("status") == "failed":
@@ -81,7 +92,7 @@ def row(record: Mapping[str, Any]) -> list[str]:
     paper_row = record["paper"].get("row", "")
     energy = record.get("energy_uj_per_sample", {})
     return [
-        record["recipe"],
+        run_label(record),
         f"{cite} ({paper_row})" if paper_row else cite,
         record.get("method", ""),
         "yes" if record.get("local_learning") else "no",

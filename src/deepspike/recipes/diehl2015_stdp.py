@@ -547,6 +547,7 @@ RECIPE = register(
             "n_label": 0,
         },
         quick={"n_neurons": 100, "epochs": 2, "weight_sum": 16.0},
+        label_keys=("n_neurons",),
         train=train,
         evaluate=evaluate,
     )

@@ -73,6 +73,8 @@ class Recipe:
     evaluate: Callable[[Context, Mapping[str, torch.Tensor]], Outcome]
     smoke: Mapping[str, Any] = field(default_factory=dict)
     quick: Mapping[str, Any] = field(default_factory=dict)
+    #: settings that name a variant in tables (``diehl2015-stdp (n_neurons=400)``)
+    label_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
