@@ -96,14 +96,3 @@ def test_train_then_evaluate_smoke_on_digits(capsys, tmp_path):
     evaluation = json.loads((out_dir / "evaluation.json").read_text())
     # the same checkpoint and seed give a close accuracy (the rate code is re-sampled)
     assert abs(evaluation["accuracy"] - record["accuracy"]) < 3.0
-
-
-def test_keep_freed_memory_reports_whether_it_applies():
-    import sys
-
-    from deepspike import runtime
-
-    applied = runtime.keep_freed_memory()
-    assert applied is (runtime._libc() is not None)
-    if sys.platform.startswith("linux") and "glibc" in __import__("platform").libc_ver()[0]:
-        assert applied

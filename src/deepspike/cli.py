@@ -14,7 +14,6 @@ import sys
 from collections.abc import Sequence
 
 import deepspike
-from deepspike import runtime
 from deepspike.errors import ConfigError, DeepSpikeError
 
 EXIT_USER_ERROR = 2
@@ -210,8 +209,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(message)s",
             stream=sys.stderr,
         )
-        if args.func in (cmd_train, cmd_evaluate, cmd_bench):
-            runtime.keep_freed_memory()  # reuse freed tensor memory: no page faults per step
         return args.func(args)
     except DeepSpikeError as e:
         print(f"deepspike: error: {e}", file=sys.stderr)

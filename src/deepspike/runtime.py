@@ -1,13 +1,18 @@
-"""Process-level settings that deepspike's own programs (the CLI, the benchmarks) apply to
-themselves. Importing the library changes nothing; a user's program can call these too.
+"""Process-level settings a program may apply to itself; importing the library changes nothing.
 
 :func:`keep_freed_memory`. Training allocates a few tensors of ``T x B x N`` floats per layer and
 step, often tens of MiB. glibc's ``malloc`` serves blocks over 32 MiB (and, after trimming, many
 smaller ones) with fresh ``mmap`` pages and unmaps them on ``free``, so every step pays a page
 fault and a zero-fill per 4 KiB touched: on the 2-core reference machine that was 15-25 % of an
 MLP training step at ``T = 100`` (``docs/kernels.md``). Raising malloc's mmap and trim
-thresholds keeps freed blocks in the heap for the next step, as jemalloc or tcmalloc would. The
-price is that the process does not return freed memory to the system until it exits.
+thresholds keeps freed blocks in the heap for the next step, as jemalloc or tcmalloc would.
+
+The price: the process does not return freed memory to the system until it exits, and glibc's
+heap fragments. A loop that keeps a small tensor per iteration (features of each batch, say)
+pins the top of the heap above each iteration's large temporaries, so the heap grows by about
+one iteration's working set per iteration: a full ``kheradpisheh2018-sdnn`` run grew past 23 GiB
+and was killed. ``benchmarks/speed.py`` uses it (short timing loops, every library alike); the
+``deepspike`` command does not.
 """
 
 from __future__ import annotations
