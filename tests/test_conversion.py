@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -340,3 +342,19 @@ def test_functional_ops_and_neuron_layers_are_mapped():
     neurons = [m for m in snn.modules() if isinstance(m, Neuron)]
     assert len(neurons) == 3  # the ReLU, the neurons behind the average pool, the read-out
     assert snn(encode(x, 5)).shape == (5, 4, 3)
+
+
+def test_synaptic_filter_is_a_unit_gain_exponential_and_sits_before_lif_neurons():
+    from deepspike.conversion.spiking import SynapticFilter
+
+    alpha = math.exp(-0.5 / 4.0)
+    step = SynapticFilter(tau_syn=4.0, dt=0.5)(torch.ones(30, 2, 3))
+    expected = 1.0 - alpha ** torch.arange(1, 31, dtype=torch.float32)  # step response
+    assert torch.allclose(step[:, 1, 2], expected, atol=1e-6)
+    model = nn.Sequential(nn.Linear(3, 4), SoftLIF(), nn.Linear(4, 2))
+    with_filter = convert(
+        model, torch.rand(8, 3), ConversionConfig(normalisation="none", tau_syn=4.0)
+    )
+    plain = convert(model, torch.rand(8, 3), ConversionConfig(normalisation="none"))
+    assert sum(isinstance(m, SynapticFilter) for m in with_filter.modules()) == 1
+    assert not any(isinstance(m, SynapticFilter) for m in plain.modules())
