@@ -53,7 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def new_results(args: argparse.Namespace, settings: spec.Settings, ctx: Context) -> dict:
+def new_results(
+    args: argparse.Namespace, settings: spec.Settings, ctx: Context, allocator: str
+) -> dict:
     versions = {name: status.version for name, status in ctx.statuses.items()}
     return {
         "schema": 1,
@@ -64,14 +66,14 @@ def new_results(args: argparse.Namespace, settings: spec.Settings, ctx: Context)
         "settings": settings.__dict__ | {"scaling": settings.scaling.__dict__},
         "libraries": {name: status.to_dict() for name, status in ctx.statuses.items()},
         "neuron_mapping": spec.NEURON_MAPPING,
-        "allocator": args.allocator,
+        "allocator": allocator,
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     kept = not args.system_malloc and runtime.keep_freed_memory()
-    args.allocator = (
+    allocator = (
         "glibc malloc keeping freed memory (deepspike.runtime.keep_freed_memory), for every "
         "library and the limit alike"
         if kept
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ctx = Context(settings, args.threads, statuses, args.data_dir)
     for name, status in ctx.statuses.items():
         log(f"{name:<13} {status.version or '-':<12} {'ok' if status.available else status.reason}")
-    results = new_results(args, settings, ctx)
+    results = new_results(args, settings, ctx, allocator)
     for index, name in enumerate(args.cases, start=1):
         log(f"[{index}/{len(args.cases)}] {name}")
         start = time.perf_counter()

@@ -97,11 +97,12 @@ def inhibited_scan(
     """Run ``model`` with the numba scan, or ``None`` where the scan does not apply (then the
     caller steps through time). The state fields are copied, never written in place."""
     parts = _lif_parts(model.model)
+    if parts is None or model.k is not None:
+        return None
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (inputs, *state_tensors(state))):
+        return None
     backend = select_backend(inputs)
-    grad = torch.is_grad_enabled() and (
-        inputs.requires_grad or any(f.requires_grad for f in state_tensors(state))
-    )
-    if parts is None or model.k is not None or grad or backend is None or backend.name != "numba":
+    if backend is None or backend.name != "numba":
         return None
     from deepspike.neurons.fused import cpu_inhibited
     from deepspike.neurons.lif import LIFState
