@@ -16,8 +16,8 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
   inhibition is a conductance driving the others toward -100 mV, which keeps them silent for the
   rest of the competition; a current kick of 17.5 mV does not (the membrane recovers within
   tens of ms), and the network then learns blurred prototypes. The default of 120 mV restores
-  the near winner-take-all regime: on 10,000 training images with 100 neurons, 17.5 mV gave
-  63 % and 40, 60, 120 and 250 mV gave 76, 82, 84 and 84 % (2,000 test images).
+  the near winner-take-all regime; the sweep that chose it (100 neurons, 10,000 training and
+  2,000 test images, 17.5 to 250 mV) is in the repository's ``sweeps/diehl2015-inhibition/``.
 * **Learning.** Pair STDP with nearest-spike traces (:math:`\tau` = 20 ms): a pre spike depresses
   by :math:`\nu_{pre} x_{post}` (:math:`\nu_{pre} = 10^{-4}`), a post spike potentiates by
   :math:`\nu_{post} x_{pre}` (:math:`\nu_{post} = 10^{-2}`); weights stay in :math:`[0, 1]`, and
