@@ -2,6 +2,7 @@
 
 =============================  =================================================================
 :func:`pair_stdp`              pair STDP, exponential windows, all-to-all or nearest-spike traces
+:func:`pair_stdp_rows`         the same, restricted to the output units it changes (RowWindow)
 :func:`triplet_stdp`           triplet STDP (Pfister & Gerstner 2006)
 :func:`additive`               ΔW = LTP - LTD
 :func:`soft_bound`             weight-dependent (multiplicative) STDP
@@ -12,6 +13,7 @@
 :func:`normalize_incoming`     synaptic normalisation (incoming weights sum to a constant)
 :func:`conv_k_winners`         k winners with feature-wise and position-wise inhibition
 :func:`write_grad`             put ΔW into ``weight.grad`` so any torch optimiser applies it
+:func:`write_row_grad`         the same for a row-sparse ΔW (a sparse gradient)
 :class:`DenseView`,            one rule for dense and conv connections through an unfold view
 :class:`ConvView`
 =============================  =================================================================
@@ -30,12 +32,13 @@ from deepspike.learning.homeostasis import (
     threshold_after,
     threshold_step,
 )
-from deepspike.learning.learner import apply_update, write_grad
+from deepspike.learning.learner import apply_update, write_grad, write_row_grad
 from deepspike.learning.stdp import (
     VISUAL_CORTEX_FULL,
     VISUAL_CORTEX_MINIMAL,
     PairSTDP,
     PairTraces,
+    RowWindow,
     TripletSTDP,
     TripletTraces,
     Window,
@@ -44,6 +47,7 @@ from deepspike.learning.stdp import (
     order_stdp,
     outer,
     pair_stdp,
+    pair_stdp_rows,
     reward_amplitudes,
     rstdp,
     soft_bound,
@@ -62,6 +66,7 @@ __all__ = [
     "DenseView",
     "PairSTDP",
     "PairTraces",
+    "RowWindow",
     "TripletSTDP",
     "TripletTraces",
     "Window",
@@ -78,6 +83,7 @@ __all__ = [
     "order_stdp",
     "outer",
     "pair_stdp",
+    "pair_stdp_rows",
     "position_inhibition",
     "reward_amplitudes",
     "rstdp",
@@ -88,4 +94,5 @@ __all__ = [
     "triplet_stdp",
     "view_of",
     "write_grad",
+    "write_row_grad",
 ]

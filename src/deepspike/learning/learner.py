@@ -35,17 +35,48 @@ def write_grad(weight: torch.Tensor, dw: torch.Tensor, accumulate: bool = True) 
         weight.grad = grad.clone()
 
 
+def write_row_grad(weight: torch.Tensor, units: torch.Tensor, dw_rows: torch.Tensor) -> None:
+    r"""Store :math:`-\Delta W` as a row-sparse gradient: ``dw_rows`` ``[K, ...]`` are the
+    updates of ``weight[units]``; the other rows do not change.
+
+    The gradient is a sparse COO tensor with one sparse dimension, which torch's ``SGD``
+    (without momentum or weight decay), ``SparseAdam`` and ``Adagrad`` apply in time
+    proportional to ``K``. ``units`` must not repeat.
+    """
+    if dw_rows.shape[0] != len(units) or dw_rows.shape[1:] != weight.shape[1:]:
+        raise ShapeError(
+            f"row update of shape {list(dw_rows.shape)} does not fit {len(units)} rows of "
+            f"weight {list(weight.shape)}"
+        )
+    values = -dw_rows.detach().to(weight.dtype)
+    weight.grad = torch.sparse_coo_tensor(
+        units.unsqueeze(0), values, weight.shape, is_coalesced=True, check_invariants=False
+    )
+
+
 @torch.no_grad()
 def apply_update(
     weight: torch.Tensor,
     dw: torch.Tensor,
     optimizer: torch.optim.Optimizer,
     bounds: tuple[float, float] | None = None,
+    units: torch.Tensor | None = None,
 ) -> None:
     """Write ``dw`` with :func:`write_grad`, step ``optimizer``, clear the gradients, then clip
-    the weight into ``bounds`` (hard bounds of additive STDP) if given."""
-    write_grad(weight, dw, accumulate=False)
+    the weight into ``bounds`` (hard bounds of additive STDP) if given.
+
+    With ``units`` (ascending, no repeats), ``dw`` holds the rows ``weight[units]`` only
+    (:func:`write_row_grad`), and only those rows are clipped.
+    """
+    if units is None:
+        write_grad(weight, dw, accumulate=False)
+    else:
+        write_row_grad(weight, units, dw)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    if bounds is not None:
+    if bounds is None:
+        return
+    if units is None:
         weight.clamp_(*bounds)
+    else:
+        weight[units] = weight[units].clamp(*bounds)

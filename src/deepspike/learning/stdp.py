@@ -77,6 +77,30 @@ class Window(NamedTuple):
     ltd: torch.Tensor
 
 
+class RowWindow(NamedTuple):
+    """A :class:`Window` restricted to the output units it can change: ``ltp`` and ``ltd`` are
+    ``[len(units), n_in]``, row ``k`` belonging to output unit ``units[k]``; every other row of
+    the full ``[n_out, n_in]`` window is zero.
+
+    A pair rule only changes the incoming weights of units that fired (or carry a trace), so
+    in a large competitive layer this is a small fraction of the matrix.
+    """
+
+    units: torch.Tensor  # int64 [K], ascending
+    ltp: torch.Tensor
+    ltd: torch.Tensor
+    n_out: int
+
+    def dense(self) -> Window:
+        """The full ``[n_out, n_in]`` window."""
+        return Window(self._scatter(self.ltp), self._scatter(self.ltd))
+
+    def _scatter(self, rows: torch.Tensor) -> torch.Tensor:
+        out = rows.new_zeros(self.n_out, rows.shape[1])
+        out[self.units] = rows
+        return out
+
+
 def outer(post_side: torch.Tensor, pre_side: torch.Tensor) -> torch.Tensor:
     r""":math:`\sum_{rows} \mathrm{post}^\top \mathrm{pre}`: ``[..., n_out]`` x ``[..., n_in]``
     -> ``[n_out, n_in]``.
@@ -195,7 +219,23 @@ def pair_stdp(
     cut into chunks gives the same window as the whole. ``modulation`` (``[R]`` or ``[T, R]``)
     scales each contribution by the row's factor at the time of the spike that triggers it
     (three-factor / reward-modulated STDP).
+
+    :func:`pair_stdp_rows` returns the same window restricted to the units it changes.
     """
+    rows, final = pair_stdp_rows(pre, post, params, traces, modulation)
+    return rows.dense(), final
+
+
+def pair_stdp_rows(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    params: PairSTDP,
+    traces: PairTraces | None = None,
+    modulation: torch.Tensor | None = None,
+) -> tuple[RowWindow, PairTraces]:
+    """:func:`pair_stdp` as a :class:`RowWindow`: only the output units that fired in ``post``
+    or carry a non-zero initial trace get a row, so the cost scales with ``K * n_in``, not
+    ``n_out * n_in``."""
     _check_sequences(pre, post)
     p, nearest = params, params.trace == "nearest"
     steps, rows, n_in = pre.shape
@@ -205,6 +245,9 @@ def pair_stdp(
     initial_post = None if traces is None else traces.post
     pre_ev = _trace_amplitudes(events_from(pre_spikes, pre.shape, initial_pre), nearest)
     post_ev = events_of(post, initial_post)
+    units = _units_with_trace(post_ev, n_out)
+    slot = torch.full((n_out,), -1, dtype=torch.int64)
+    slot[units] = torch.arange(len(units))
 
     until = next_in_segment(pre_ev, steps) if nearest else None
     e, q = causal_pairs(pre_ev, time_order(post_ev), until)
@@ -213,8 +256,8 @@ def pair_stdp(
     gain = post_ev.amp[q] * _modulation_at(modulation, post_ev.time[q], post_ev.row[q])
     lag = post_ev.time[q] - pre_ev.time[e]
     ltp = pre_ev.amp[e] * decay_power(lag, p.tau_plus, p.dt) * gain
-    ltp = _matrix(post_ev.col[q], pre_ev.col[e], ltp, n_out, n_in)
-    ltd = _depression(pre_spikes, pre.shape, post, p, initial_post, modulation)
+    ltp = _matrix(slot[post_ev.col[q]], pre_ev.col[e], ltp, len(units), n_in)
+    ltd = _depression(pre_spikes, pre.shape, post, units, p, initial_post, modulation)
 
     post_trace = _trace_amplitudes(post_ev, nearest)
     final = PairTraces(
@@ -222,53 +265,48 @@ def pair_stdp(
         final_trace(post_trace, rows, steps - 1, p.tau_minus, p.dt, nearest),
     )
     dtype = _spike_dtype(pre, post)
-    return Window((p.a_plus * ltp).to(dtype), (p.a_minus * ltd).to(dtype)), final
+    window = RowWindow(units, (p.a_plus * ltp).to(dtype), (p.a_minus * ltd).to(dtype), n_out)
+    return window, final
+
+
+def _units_with_trace(post_ev: Events, n_out: int) -> torch.Tensor:
+    """The output units (ascending) with a postsynaptic event: a spike or an initial trace."""
+    marked = torch.zeros(n_out, dtype=torch.bool)
+    marked[post_ev.col[post_ev.amp != 0]] = True
+    return marked.nonzero().squeeze(1)
 
 
 def _depression(
     pre_spikes: tuple[torch.Tensor, ...],
     pre_shape: torch.Size,
     post: torch.Tensor,
+    units: torch.Tensor,
     p: PairSTDP,
     initial: torch.Tensor | None,
     modulation: torch.Tensor | None,
 ) -> torch.Tensor:
-    """:math:`\\sum_t x^{post}_{t^-}{}^\\top s^{pre}_t` ``[n_out, n_in]``: the postsynaptic trace
-    from just before each presynaptic spike, summed over those spikes.
+    """:math:`\\sum_t x^{post}_{t^-}{}^\\top s^{pre}_t` ``[len(units), n_in]``: the postsynaptic
+    trace of ``units`` from just before each presynaptic spike, summed over those spikes.
 
-    The trace is computed only for the postsynaptic neurons that fired (or carry an initial
-    trace), and read at the presynaptic events through one sparse product.
+    The trace is computed only for ``units`` (the others have none) and read at the
+    presynaptic events through one sparse product.
     """
     steps, rows, n_in = pre_shape
-    fired = _any_per_column(post)
-    if initial is not None:
-        fired = fired | (initial != 0).any(0)
-    active = fired.nonzero().squeeze(1)
-    out = torch.zeros(post.shape[2], n_in, dtype=torch.float64)
-    if len(active) == 0:
-        return out
-    start = None if initial is None else initial[:, active]
-    x = trace(_dense(post)[:, :, active], p.tau_minus, p.dt, p.trace, start)
-    x_before = before(x, p.tau_minus, p.dt, start).reshape(steps * rows, len(active))
+    if len(units) == 0:
+        return torch.zeros(0, n_in, dtype=torch.float64)
+    start = None if initial is None else initial[:, units]
+    x = trace(_dense(post)[:, :, units], p.tau_minus, p.dt, p.trace, start)
+    x_before = before(x, p.tau_minus, p.dt, start).reshape(steps * rows, len(units))
     t, r, i, value = pre_spikes
     values = value.to(torch.float64) * _modulation_at(modulation, t, r)
     by_input = torch.sparse_coo_tensor(
         torch.stack([i, t * rows + r]), values, (n_in, steps * rows), check_invariants=False
     )
-    out[active] = (by_input @ x_before).T
-    return out
+    return (by_input @ x_before.to(torch.float64)).T
 
 
 def _dense(x: torch.Tensor) -> torch.Tensor:
     return x.to_dense() if x.is_sparse else x
-
-
-def _any_per_column(x: torch.Tensor) -> torch.Tensor:
-    """Whether each unit (last axis) of ``[T, R, n]`` activity is ever non-zero."""
-    if x.is_sparse:
-        _, _, i, value = spike_indices(x)
-        return torch.zeros(x.shape[2], dtype=torch.bool).index_fill_(0, i[value != 0], True)
-    return x.reshape(-1, x.shape[2]).any(0)
 
 
 def _matrix(

@@ -35,10 +35,12 @@ except that weights change between presentations rather than inside one (the cha
 and traces to rest, which 150 ms of rest approaches (:math:`e^{-150/100}`); :math:`\theta`
 decays over it exactly.
 
-Speed: synaptic currents are one sparse product of the input events with the weights for the
+Speed: synaptic currents are one embedding-bag sum of weight rows over the input events of the
 whole presentation; the inhibited adaptive LIF neurons run in one compiled scan
 (:mod:`deepspike.neurons.fused.cpu_inhibited`, bit-identical to stepping); the STDP window is one
-event-sparse product per side. :func:`images_per_second` measures it.
+event-sparse product per side, computed and applied for the neurons that fired only
+(:func:`deepspike.learning.pair_stdp_rows`, a row-sparse gradient). :func:`images_per_second`
+measures it.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from deepspike.learning import (
     additive,
     apply_update,
     normalize_incoming,
-    pair_stdp,
+    pair_stdp_rows,
     threshold_after,
 )
 from deepspike.metrics import CostMeter
@@ -206,18 +208,25 @@ def encode(
     )
 
 
-def synaptic_input(spikes: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Currents ``[T, B, N]`` of sparse input spikes ``[T, B, n_in]``: one sparse product."""
-    t, b, n_in = spikes.shape
+def synaptic_input(spikes: torch.Tensor, weight_by_input: torch.Tensor) -> torch.Tensor:
+    """Currents ``[T, B, N]`` of sparse input spikes ``[T, B, n_in]`` (coalesced COO).
+
+    ``weight_by_input`` is the weight matrix input-major, ``[n_in, N]`` (``W.T`` contiguous):
+    the current of a step and sample is the sum of the rows of the inputs that spiked, one
+    embedding-bag sum over all events, so the cost is events x N.
+    """
+    t, b, _ = spikes.shape
     (step, sample, col), values = spikes.indices(), spikes.values()
-    flat = torch.sparse_coo_tensor(
-        torch.stack([step * b + sample, col]),
-        values,
-        (t * b, n_in),
-        is_coalesced=True,
-        check_invariants=False,
+    bag = step * b + sample  # ascending: the tensor is coalesced
+    offsets = torch.searchsorted(bag, torch.arange(t * b))
+    currents = nn.functional.embedding_bag(
+        col,
+        weight_by_input,
+        offsets,
+        mode="sum",
+        per_sample_weights=values.to(weight_by_input.dtype),
     )
-    return torch.sparse.mm(flat, weight.T).reshape(t, b, -1)
+    return currents.reshape(t, b, -1)
 
 
 Respond = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -247,33 +256,55 @@ def with_retries(
 
 
 class _BatchUpdate:
-    """The update a batch accumulates over its images and attempts (summed STDP, spikes)."""
+    """The update a batch accumulates over its images and attempts (summed STDP, spikes).
 
-    def __init__(self, net: Network, state: State) -> None:
-        self.net, self.state = net, state
-        self.dw = torch.zeros_like(state.weight)
+    STDP changes only the incoming weights of neurons that fired, so updates are kept as rows
+    (:func:`deepspike.learning.pair_stdp_rows`) and the cost per image scales with the
+    winners, not with the network size.
+    """
+
+    def __init__(self, net: Network, weight_by_input: torch.Tensor, theta: torch.Tensor) -> None:
+        self.net, self.weight_by_input, self.theta = net, weight_by_input, theta
+        self.units: list[torch.Tensor] = []
+        self.rows: list[torch.Tensor] = []
         self.spikes = torch.zeros(net.n_neurons)
         self.presentations = 0
 
     def respond(self, _indices: torch.Tensor, spikes_in: torch.Tensor) -> torch.Tensor:
-        model = self.net.learning_model(self.state.theta)
-        out = run(model, synaptic_input(spikes_in, self.state.weight)).spikes
-        window, _ = pair_stdp(spikes_in, out, self.net.stdp)
-        self.dw += additive(window)
+        model = self.net.learning_model(self.theta)
+        out = run(model, synaptic_input(spikes_in, self.weight_by_input)).spikes
+        window, _ = pair_stdp_rows(spikes_in, out, self.net.stdp)
+        self.units.append(window.units)
+        self.rows.append(additive(window))
         self.spikes += out.sum((0, 1))
         self.presentations += spikes_in.shape[1]
         return out
 
+    def summed(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(units, dw)``: the neurons whose weights change (ascending) and their summed
+        updates ``[len(units), n_inputs]``."""
+        units, inverse = torch.unique(torch.cat(self.units), return_inverse=True)
+        rows = torch.cat(self.rows)
+        return units, rows.new_zeros(len(units), rows.shape[1]).index_add_(0, inverse, rows)
+
 
 class Learner:
     """The learning network: a ``Linear`` layer holding the weights, updated through its
-    ``grad`` by SGD with ``lr=1`` (:func:`deepspike.learning.apply_update`), and :math:`\\theta`."""
+    ``grad`` by SGD with ``lr=1`` (:func:`deepspike.learning.apply_update`), and :math:`\\theta`.
+
+    The gradient is row-sparse (the neurons that fired); only those rows are clipped to
+    ``[0, w_max]`` and renormalised, since every other row still sums to ``weight_sum`` (the
+    paper's simulation likewise clips a weight only when STDP changes it). ``weight_by_input``
+    is the input-major copy :func:`synaptic_input` reads; its changed columns are refreshed
+    after each update.
+    """
 
     def __init__(self, net: Network, state: State) -> None:
         self.net = net
         self.layer = Linear(net.n_inputs, net.n_neurons, bias=False)
         with torch.no_grad():
             self.layer.weight.copy_(state.weight)
+        self.weight_by_input = state.weight.T.contiguous()
         self.theta = state.theta.clone()
         self.optimizer = torch.optim.SGD(self.layer.parameters(), lr=1.0)
 
@@ -285,11 +316,13 @@ class Learner:
     def learn(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One batch: simulate, sum each image's STDP and threshold changes, apply them.
         Returns the spike counts ``[B, N]``."""
-        batch = _BatchUpdate(self.net, State(self.layer.weight.detach(), self.theta))
+        batch = _BatchUpdate(self.net, self.weight_by_input, self.theta)
         counts = with_retries(self.net, images, generator, batch.respond)
         weight = self.layer.weight
-        apply_update(weight, batch.dw, self.optimizer, bounds=(0.0, self.net.w_max))
-        weight.copy_(normalize_incoming(weight, self.net.weight_sum))
+        units, dw = batch.summed()
+        apply_update(weight, dw, self.optimizer, bounds=(0.0, self.net.w_max), units=units)
+        weight[units] = normalize_incoming(weight[units], self.net.weight_sum)
+        self.weight_by_input[:, units] = weight[units].T
         decay = self.net.theta_decay_per_image**batch.presentations
         self.theta = threshold_after(self.theta, batch.spikes, self.net.theta_plus, decay)
         return counts
