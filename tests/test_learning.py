@@ -13,6 +13,7 @@ from deepspike.learning import (
     ConvView,
     DenseView,
     PairSTDP,
+    PairTraces,
     TripletSTDP,
     Window,
     additive,
@@ -25,6 +26,7 @@ from deepspike.learning import (
     normalize_incoming,
     order_stdp,
     pair_stdp,
+    pair_stdp_rows,
     position_inhibition,
     rstdp,
     soft_bound,
@@ -32,6 +34,7 @@ from deepspike.learning import (
     triplet_stdp,
     view_of,
     write_grad,
+    write_row_grad,
 )
 from deepspike.neurons import LIFParams, run
 
@@ -130,6 +133,33 @@ def test_sparse_input_gives_the_same_window_as_dense():
     sparse, _ = pair_stdp(pre.to_sparse(), post, p)
     torch.testing.assert_close(dense.ltp, sparse.ltp)
     torch.testing.assert_close(dense.ltd, sparse.ltd)
+
+
+def test_row_window_holds_the_rows_of_the_units_that_fired_or_carry_a_trace():
+    g = torch.Generator().manual_seed(5)
+    pre = (torch.rand(40, 3, 12, generator=g) < 0.15).float()
+    post = torch.zeros(40, 3, 9)
+    post[[5, 17, 30], [0, 2, 1], [2, 2, 6]] = 1.0  # units 2 and 6 fire
+    initial = PairTraces(torch.zeros(3, 12), torch.zeros(3, 9))
+    initial.post[1, 4] = 0.5  # unit 4 carries a trace from an earlier chunk
+    p = PairSTDP(trace="nearest")
+    rows, rows_traces = pair_stdp_rows(pre, post, p, initial)
+    dense, dense_traces = pair_stdp(pre, post, p, initial)
+    assert rows.units.tolist() == [2, 4, 6]
+    assert rows.ltp.shape == rows.ltd.shape == (3, 12)
+    torch.testing.assert_close(rows.dense().ltp, dense.ltp)
+    torch.testing.assert_close(rows.dense().ltd, dense.ltd)
+    others = [u for u in range(9) if u not in (2, 4, 6)]
+    assert float(dense.ltp[others].abs().sum() + dense.ltd[others].abs().sum()) == 0.0
+    assert float(rows.ltd[1].sum()) > 0.0  # the carried trace depresses unit 4
+    torch.testing.assert_close(rows_traces.post, dense_traces.post)
+
+
+def test_a_silent_layer_gives_an_empty_row_window():
+    pre = (torch.rand(20, 2, 5) < 0.3).float()
+    rows, _ = pair_stdp_rows(pre, torch.zeros(20, 2, 4), PairSTDP())
+    assert rows.units.numel() == 0 and rows.ltp.shape == (0, 5) and rows.ltd.shape == (0, 5)
+    assert float(rows.dense().ltp.abs().sum()) == 0.0
 
 
 def test_soft_bounds_keep_weights_in_range_under_many_random_updates():
@@ -362,6 +392,30 @@ def test_earliest_first_ranks_time_before_potential():
 
 
 # --------------------------------------------------------------------------- learner
+
+
+def test_a_row_sparse_update_changes_and_clips_only_its_rows():
+    layer = nn.Linear(4, 6, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.linspace(0.0, 1.5, 24).reshape(6, 4))
+    before = layer.weight.detach().clone()
+    optimizer = torch.optim.SGD(layer.parameters(), lr=1.0)
+    units = torch.tensor([1, 4])
+    dw = torch.tensor([[0.1, -0.2, 0.3, 0.0], [1.0, 1.0, -1.0, 0.0]])
+    apply_update(layer.weight, dw, optimizer, bounds=(0.0, 1.0), units=units)
+    expected = before.clone()
+    expected[units] = (before[units] + dw).clamp(0.0, 1.0)
+    torch.testing.assert_close(layer.weight.detach(), expected)
+    assert float(layer.weight.detach()[5].max()) > 1.0  # rows outside the update are left as they were
+    assert layer.weight.grad is None
+
+
+def test_write_row_grad_refuses_rows_that_do_not_fit():
+    weight = nn.Parameter(torch.zeros(5, 3))
+    with pytest.raises(ShapeError, match="rows"):
+        write_row_grad(weight, torch.tensor([0, 1]), torch.zeros(3, 3))
+    with pytest.raises(ShapeError, match="rows"):
+        write_row_grad(weight, torch.tensor([0, 1]), torch.zeros(2, 4))
 
 
 def test_write_grad_lets_sgd_with_lr_1_apply_the_update():

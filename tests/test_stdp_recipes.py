@@ -89,6 +89,29 @@ def test_diehl_cook_resumes_from_a_checkpoint_with_identical_weights(tmp_path):
     torch.testing.assert_close(resumed.theta, straight.theta, rtol=0, atol=0)
 
 
+def test_diehl_cook_currents_are_the_dense_product_of_input_spikes_and_weights():
+    g = torch.Generator().manual_seed(0)
+    spikes = (torch.rand(30, 3, 20, generator=g) < 0.1).float()
+    weight = torch.rand(7, 20, generator=g)
+    currents = dc.synaptic_input(spikes.to_sparse().coalesce(), weight.T.contiguous())
+    torch.testing.assert_close(currents, spikes @ weight.T)
+
+
+def test_diehl_cook_learning_changes_only_the_neurons_that_fired():
+    net = dc.network_from(small_config(n_neurons=30, batch_size=1, min_spikes=0), 64)
+    g = torch.Generator().manual_seed(1)
+    learner = dc.Learner(net, dc.initial_state(net, g))
+    before = learner.state.weight
+    counts = learner.learn(torch.rand(1, 64) * 0.9 + 0.1, g)
+    fired = counts[0] > 0
+    after = learner.state.weight
+    assert 0 < int(fired.sum()) < net.n_neurons
+    torch.testing.assert_close(after[~fired], before[~fired], rtol=0, atol=0)
+    assert not torch.equal(after[fired], before[fired])
+    torch.testing.assert_close(after[fired].sum(1), torch.full((int(fired.sum()),), 16.0))
+    torch.testing.assert_close(learner.weight_by_input, after.T, rtol=0, atol=0)
+
+
 def test_progress_of_another_configuration_is_refused(tmp_path):
     config = small_config(checkpoint_dir=str(tmp_path))
     common.save_progress(context(config), 8, {"w": torch.zeros(2)}, {})

@@ -375,7 +375,10 @@ def fit(
     ctx: Context, net: Network, images: torch.Tensor, on_batch=None
 ) -> tuple[State, dict[str, Any]]:
     """Train on ``images`` ``[n, n_in]`` for the configured epochs, resuming if a progress file
-    exists; returns the final state and training statistics."""
+    exists; returns the final state and training statistics.
+
+    Progress is saved every ``checkpoint_every`` images and when training ends, so a run
+    interrupted during evaluation resumes straight into evaluation."""
     c = ctx.config
     epochs, n, batch_size = epochs_for(c), len(images), c["batch_size"]
     total = epochs * n
@@ -396,7 +399,7 @@ def fit(
         bar.update(len(idx))
         if on_batch is not None:
             on_batch(done)
-        if common.due(done, before, c["checkpoint_every"]) and done < total:
+        if common.due(done, before, c["checkpoint_every"]) or done == total:
             state = learner.state
             common.save_progress(ctx, done, state._asdict(), {"epoch": epoch})
         if done % n == 0:
