@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from deepspike import runner
-from deepspike.errors import CheckpointError
+from deepspike.errors import CheckpointError, ConfigError
 from deepspike.recipes import RECIPES, Context, get_recipe
 from deepspike.recipes import _stdp_common as common
 from deepspike.recipes import diehl2015_stdp as dc
@@ -159,3 +159,16 @@ def test_wta_potentials_are_weights_times_epsps_computed_from_onsets_and_offsets
     spikes = (torch.rand(20, 2, 6, generator=g) < 0.3).float()
     direct = box(spikes, 4) @ model.synapses.weight.T + model.excitability
     assert torch.allclose(model.potentials(spikes), direct, atol=1e-5)
+
+
+def test_wave_times_store_cumulative_waves_exactly():
+    from deepspike.recipes import _conv_stdp as conv
+
+    times = torch.tensor([[0, 3, 5], [2, 4, 1]], dtype=torch.uint8)  # 5 = never, for T = 5
+    waves = conv.waves_at(times, 5)
+    assert waves.shape == (5, 2, 3)
+    assert waves[:, 0, 1].tolist() == [0, 0, 0, 1, 1]
+    assert float(waves[:, 0, 2].sum()) == 0.0
+    torch.testing.assert_close(conv.wave_times(waves), times, rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="255"):
+        conv.wave_times(torch.zeros(300, 1))

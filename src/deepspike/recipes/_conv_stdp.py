@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from deepspike import encoding
+from deepspike.errors import ConfigError
 from deepspike.layers import Conv2d
 from deepspike.learning import (
     ConvView,
@@ -103,6 +104,21 @@ def latency_waves(maps: torch.Tensor, steps: int) -> torch.Tensor:
     times = encoding.spike_times(maps.clamp(0.0, 1.0), steps, "linear")
     t = torch.arange(steps, dtype=times.dtype).reshape(-1, 1, 1, 1, 1)
     return (torch.floor(times + 0.5) <= t).to(torch.float32)
+
+
+def wave_times(waves: torch.Tensor) -> torch.Tensor:
+    """The compact form of cumulative waves ``[T, B, ...]``: each input's first step as
+    ``uint8`` ``[B, ...]`` (``T`` where it never fires; needs ``T < 256``)."""
+    steps = waves.shape[0]
+    if steps > 255:
+        raise ConfigError(f"wave_times stores steps as uint8; {steps} steps is more than 255")
+    return (steps - waves.sum(0)).to(torch.uint8)
+
+
+def waves_at(times: torch.Tensor, steps: int) -> torch.Tensor:
+    """The cumulative waves ``[T, B, ...]`` of first steps ``times`` (:func:`wave_times`)."""
+    t = torch.arange(steps, dtype=torch.int16).reshape(-1, *([1] * times.dim()))
+    return (times.to(torch.int16).unsqueeze(0) <= t).to(torch.float32)
 
 
 def spikes_of(waves: torch.Tensor) -> torch.Tensor:

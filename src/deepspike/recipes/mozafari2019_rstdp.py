@@ -117,16 +117,34 @@ def predict(c, stack: conv.ConvStack, images: torch.Tensor) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _rstdp_epoch(ctx, stack, x, y, rates) -> tuple[int, int]:
-    """One epoch of R-STDP on the decision layer; returns (hits, misses)."""
+@torch.no_grad()
+def decision_inputs(c, stack: conv.ConvStack, images: torch.Tensor) -> torch.Tensor:
+    """The decision layer's input (conv2's pooled waves) of every image, as first spike steps
+    ``uint8`` ``[N, maps2, H, W]`` (:func:`~deepspike.recipes._conv_stdp.wave_times`).
+
+    The layers below are frozen while R-STDP trains the decision layer, so their output is
+    computed once, not once per epoch.
+    """
+    layer, size = len(stack.convs) - 1, c["batch_size_eval"]
+    return torch.cat(
+        [
+            conv.wave_times(stack.waves(front_end(c, images[i : i + size]), layer))
+            for i in range(0, len(images), size)
+        ]
+    )
+
+
+def _rstdp_epoch(ctx, stack, inputs, y, rates) -> tuple[int, int]:
+    """One epoch of R-STDP on the decision layer, on ``inputs`` from :func:`decision_inputs`;
+    returns (hits, misses)."""
     c, layer = ctx.config, len(stack.convs) - 1
     conv3, spec = stack.convs[layer], stack.specs[layer]
     view = ConvView(spec.kernel)
     optimizer = torch.optim.SGD([conv3.weight], lr=1.0)
     hits = misses = 0
-    for idx in conv.batches(len(x), c["batch_size"], ctx.generator):
+    for idx in conv.batches(len(inputs), c["batch_size"], ctx.generator):
         with torch.no_grad():
-            waves_in = stack.waves(front_end(c, x[idx]), layer)
+            waves_in = conv.waves_at(inputs[idx], c["timesteps"])
             v = conv.potentials(waves_in, conv3)
             keep = torch.rand(len(idx), spec.maps, generator=ctx.generator) >= c["dropout"]
             winner, t = decide(v, spec.threshold, keep)
@@ -145,13 +163,14 @@ def _train_decision(ctx, stack, x, y) -> dict[str, Any]:
     c = ctx.config
     rewarded, punished = (c["a_r_plus"], c["a_r_minus"]), (c["a_p_plus"], c["a_p_minus"])
     hit_rate, history = 0.5, []
+    inputs = decision_inputs(c, stack, x)
     for _ in tqdm(range(c["rstdp_epochs"]), desc="R-STDP", disable=not ctx.progress):
         miss_rate = 1.0 - hit_rate
         rates = (
             tuple(a * miss_rate for a in rewarded),
             tuple(a * hit_rate for a in punished),
         )
-        hits, misses = _rstdp_epoch(ctx, stack, x, y, rates)
+        hits, misses = _rstdp_epoch(ctx, stack, inputs, y, rates)
         hit_rate = hits / max(hits + misses, 1)
         history.append(round(100.0 * hit_rate, 2))
     return {"rstdp_train_accuracy": history}
