@@ -25,10 +25,12 @@ from deepspike.learning import (
     nessler_stdp,
     normalize_incoming,
     order_stdp,
+    order_stdp_rows,
     pair_stdp,
     pair_stdp_rows,
     position_inhibition,
     rstdp,
+    rstdp_rows,
     soft_bound,
     trace,
     triplet_stdp,
@@ -492,3 +494,19 @@ def test_a_stdp_neuron_finds_a_repeated_pattern_hidden_in_noise():
     assert hit_rate > 0.9 and false_hz < 1.0
     first_hits = stats(0, 15_000)
     assert late_latency < first_hits[2]
+
+
+def test_order_rule_rows_are_the_rows_of_the_dense_update_for_the_learning_neurons():
+    g = torch.Generator().manual_seed(6)
+    w = torch.rand(7, 10, generator=g)
+    pre = (torch.rand(3, 10, generator=g) < 0.5).float()
+    post = torch.zeros(3, 7)
+    post[0, 5] = post[1, 1] = post[2, 5] = 1.0
+    reward = torch.tensor([1.0, -1.0, 1.0])
+    delta = rstdp_rows(pre, post, w, reward)
+    dense = rstdp(pre, post, w, reward)
+    assert delta.units.tolist() == [1, 5]
+    torch.testing.assert_close(delta.rows, dense[[1, 5]])
+    torch.testing.assert_close(delta.dense(), dense)
+    assert float(dense[[0, 2, 3, 4, 6]].abs().sum()) == 0.0
+    torch.testing.assert_close(order_stdp_rows(pre, post, w).dense(), order_stdp(pre, post, w))

@@ -172,3 +172,23 @@ def test_wave_times_store_cumulative_waves_exactly():
     torch.testing.assert_close(conv.wave_times(waves), times, rtol=0, atol=0)
     with pytest.raises(ConfigError, match="255"):
         conv.wave_times(torch.zeros(300, 1))
+
+
+@pytest.mark.parametrize("threshold", [1e9, 40.0, 5.0])
+def test_decision_potentials_take_the_last_step_shortcut_only_when_nothing_fires(threshold):
+    from deepspike.recipes import _conv_stdp as conv
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    g = torch.Generator().manual_seed(2)
+    layer = torch.nn.Conv2d(4, 20, 3, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.rand(20, 4, 3, 3, generator=g))
+    times = torch.randint(0, 11, (6, 4, 3, 3), generator=g).to(torch.uint8)  # 10 = never
+    full = conv.waves_at(times, 10).flatten(2) @ layer.weight.detach().flatten(1).T
+    fast = moz.decision_potentials(times, layer, 10, threshold)
+    for got, want in zip(moz.decide(fast, threshold), moz.decide(full, threshold), strict=True):
+        torch.testing.assert_close(got, want)
+    if float(full.max()) >= threshold:
+        torch.testing.assert_close(fast, full)
+    with pytest.raises(ConfigError, match="kernel3"):
+        moz.decision_potentials(torch.zeros(1, 4, 5, 5, dtype=torch.uint8), layer, 10, threshold)

@@ -8,6 +8,7 @@
 :func:`soft_bound`             weight-dependent (multiplicative) STDP
 :func:`order_stdp`             simplified order-based STDP (Masquelier 2007; Kheradpisheh 2018)
 :func:`rstdp`                  reward-modulated STDP (Mozafari et al. 2018)
+``*_rows`` variants            the same restricted to the neurons that learn (RowDelta/RowWindow)
 :func:`nessler_stdp`           probabilistic STDP of a stochastic WTA (Nessler et al. 2013)
 :class:`AdaptiveThreshold`     homeostatic threshold θ (Diehl & Cook 2015)
 :func:`normalize_incoming`     synaptic normalisation (incoming weights sum to a constant)
@@ -38,6 +39,7 @@ from deepspike.learning.stdp import (
     VISUAL_CORTEX_MINIMAL,
     PairSTDP,
     PairTraces,
+    RowDelta,
     RowWindow,
     TripletSTDP,
     TripletTraces,
@@ -45,11 +47,13 @@ from deepspike.learning.stdp import (
     additive,
     nessler_stdp,
     order_stdp,
+    order_stdp_rows,
     outer,
     pair_stdp,
     pair_stdp_rows,
     reward_amplitudes,
     rstdp,
+    rstdp_rows,
     soft_bound,
     triplet_stdp,
 )
@@ -66,6 +70,7 @@ __all__ = [
     "DenseView",
     "PairSTDP",
     "PairTraces",
+    "RowDelta",
     "RowWindow",
     "TripletSTDP",
     "TripletTraces",
@@ -81,12 +86,14 @@ __all__ = [
     "nessler_stdp",
     "normalize_incoming",
     "order_stdp",
+    "order_stdp_rows",
     "outer",
     "pair_stdp",
     "pair_stdp_rows",
     "position_inhibition",
     "reward_amplitudes",
     "rstdp",
+    "rstdp_rows",
     "soft_bound",
     "threshold_after",
     "threshold_step",

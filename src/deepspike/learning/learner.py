@@ -37,18 +37,20 @@ def write_grad(weight: torch.Tensor, dw: torch.Tensor, accumulate: bool = True) 
 
 def write_row_grad(weight: torch.Tensor, units: torch.Tensor, dw_rows: torch.Tensor) -> None:
     r"""Store :math:`-\Delta W` as a row-sparse gradient: ``dw_rows`` ``[K, ...]`` are the
-    updates of ``weight[units]``; the other rows do not change.
+    updates of ``weight[units]`` (in the weight's own shape or the row view's, e.g.
+    ``[K, C*kh*kw]`` for a conv kernel); the other rows do not change.
 
     The gradient is a sparse COO tensor with one sparse dimension, which torch's ``SGD``
     (without momentum or weight decay), ``SparseAdam`` and ``Adagrad`` apply in time
     proportional to ``K``. ``units`` must not repeat.
     """
-    if dw_rows.shape[0] != len(units) or dw_rows.shape[1:] != weight.shape[1:]:
+    row_size = weight[0].numel() if len(weight) else 0
+    if dw_rows.shape[0] != len(units) or dw_rows.numel() != len(units) * row_size:
         raise ShapeError(
             f"row update of shape {list(dw_rows.shape)} does not fit {len(units)} rows of "
             f"weight {list(weight.shape)}"
         )
-    values = -dw_rows.detach().to(weight.dtype)
+    values = -dw_rows.detach().reshape(len(units), *weight.shape[1:]).to(weight.dtype)
     weight.grad = torch.sparse_coo_tensor(
         units.unsqueeze(0), values, weight.shape, is_coalesced=True, check_invariants=False
     )

@@ -96,9 +96,27 @@ class RowWindow(NamedTuple):
         return Window(self._scatter(self.ltp), self._scatter(self.ltd))
 
     def _scatter(self, rows: torch.Tensor) -> torch.Tensor:
-        out = rows.new_zeros(self.n_out, rows.shape[1])
-        out[self.units] = rows
-        return out
+        return _scatter_rows(self.units, rows, self.n_out)
+
+
+class RowDelta(NamedTuple):
+    r""":math:`\Delta W` restricted to the output units it changes: ``rows`` ``[K, n_in]``
+    belongs to ``units`` ``[K]`` (ascending); every other row of the ``[n_out, n_in]`` update is
+    zero. Apply it with ``apply_update(weight, delta.rows, optimizer, units=delta.units)``."""
+
+    units: torch.Tensor
+    rows: torch.Tensor
+    n_out: int
+
+    def dense(self) -> torch.Tensor:
+        """The full ``[n_out, n_in]`` update."""
+        return _scatter_rows(self.units, self.rows, self.n_out)
+
+
+def _scatter_rows(units: torch.Tensor, rows: torch.Tensor, n_out: int) -> torch.Tensor:
+    out = rows.new_zeros(n_out, rows.shape[1])
+    out[units] = rows
+    return out
 
 
 def outer(post_side: torch.Tensor, pre_side: torch.Tensor) -> torch.Tensor:
@@ -444,15 +462,33 @@ def order_stdp(
         w: the ``[n_out, n_in]`` weights, in ``[0, 1]``.
         a_plus, a_minus: learning rates (``a_minus`` is negative for depression); a float, or a
             ``[R]`` tensor giving each row its own rates (used by :func:`rstdp`).
+
+    :func:`order_stdp_rows` returns the rows of the learning neurons only.
     """
+    return order_stdp_rows(pre_before, post, w, a_plus, a_minus).dense()
+
+
+def order_stdp_rows(
+    pre_before: torch.Tensor,
+    post: torch.Tensor,
+    w: torch.Tensor,
+    a_plus: Amplitude = 0.004,
+    a_minus: Amplitude = -0.003,
+) -> RowDelta:
+    """:func:`order_stdp` as a :class:`RowDelta`: only the neurons that learn (a non-zero
+    column of ``post``) get a row, so the cost scales with the winners, not the layer."""
     if pre_before.dim() != 2 or post.dim() != 2 or pre_before.shape[0] != post.shape[0]:
         raise ShapeError(
             f"pre_before {list(pre_before.shape)} and post {list(post.shape)} must be "
             "[R, n_in] and [R, n_out] with the same number of rows"
         )
-    causal = outer(_scaled(post, a_plus), pre_before)
-    anti = outer(_scaled(post, a_minus), 1.0 - pre_before)
-    return (causal + anti).to(w.dtype) * w * (1.0 - w)
+    units = (post != 0).any(0).nonzero().squeeze(1)
+    learners = post[:, units]
+    causal = outer(_scaled(learners, a_plus), pre_before)
+    anti = outer(_scaled(learners, a_minus), 1.0 - pre_before)
+    w_units = w[units]
+    rows = (causal + anti).to(w.dtype) * w_units * (1.0 - w_units)
+    return RowDelta(units, rows, w.shape[0])
 
 
 def _scaled(post: torch.Tensor, a: Amplitude) -> torch.Tensor:
@@ -489,9 +525,22 @@ def rstdp(
     punished: tuple[float, float] = (0.0005, -0.004),
 ) -> torch.Tensor:
     """Reward-modulated STDP (Mozafari et al. 2018): :func:`order_stdp` with each row's rates
-    chosen by the sign of its ``reward`` ``[R]``; see :func:`reward_amplitudes`."""
+    chosen by the sign of its ``reward`` ``[R]``; see :func:`reward_amplitudes`.
+    :func:`rstdp_rows` returns the rows of the learning neurons only."""
+    return rstdp_rows(pre_before, post, w, reward, rewarded, punished).dense()
+
+
+def rstdp_rows(
+    pre_before: torch.Tensor,
+    post: torch.Tensor,
+    w: torch.Tensor,
+    reward: torch.Tensor,
+    rewarded: tuple[float, float] = (0.004, -0.003),
+    punished: tuple[float, float] = (0.0005, -0.004),
+) -> RowDelta:
+    """:func:`rstdp` as a :class:`RowDelta` (see :func:`order_stdp_rows`)."""
     a_causal, a_anti = reward_amplitudes(reward.to(w.dtype), rewarded, punished)
-    return order_stdp(pre_before, post, w, a_causal, a_anti)
+    return order_stdp_rows(pre_before, post, w, a_causal, a_anti)
 
 
 # --------------------------------------------------------------------------- probabilistic STDP

@@ -41,10 +41,11 @@ from deepspike.errors import ConfigError
 from deepspike.layers import Conv2d
 from deepspike.learning import (
     ConvView,
+    RowDelta,
     apply_update,
     conv_k_winners,
     earliest_first,
-    order_stdp,
+    order_stdp_rows,
     position_inhibition,
 )
 
@@ -221,8 +222,9 @@ def winner_updates(
     conv: nn.Conv2d,
     spec: ConvSpec,
     rates: tuple[float, float],
-) -> torch.Tensor:
-    """Summed STDP update ``[maps, C*k*k]`` of the winners of a batch (see module docstring)."""
+) -> RowDelta:
+    """Summed STDP update of the winners of a batch, as the rows ``[K, C*k*k]`` of the maps
+    that won (see module docstring)."""
     fired = (v >= spec.threshold).to(v.dtype)
     times = first_times(fired)
     score = earliest_first(times, value_at(v, times))
@@ -230,14 +232,12 @@ def winner_updates(
     b, f, h, w = winners.nonzero(as_tuple=True)
     view = ConvView(spec.kernel, padding=spec.padding)
     weight = view.matrix(conv.weight.detach())
-    if len(b) == 0:
-        return torch.zeros_like(weight)
     at_fire = waves_in[times[b, f, h, w].long(), b]  # [K, C, H, W]: inputs fired by then
     patches = view.pre_rows(at_fire.unsqueeze(0)).reshape(len(b), -1, weight.shape[1])
     position = h * v.shape[-1] + w
     pre_before = patches[torch.arange(len(b)), position]
     post = F.one_hot(f, spec.maps).to(weight.dtype)
-    return order_stdp(pre_before, post, weight, *rates)
+    return order_stdp_rows(pre_before, post, weight, *rates)
 
 
 def batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -268,10 +268,10 @@ def train_layer(
             idx = idx[: budget - seen]
             with torch.no_grad():
                 waves_in = stack.waves(waves_of(idx), layer)
-                dw = winner_updates(
+                delta = winner_updates(
                     waves_in, potentials(waves_in, conv), conv, spec, schedule.rates(seen)
                 )
-            apply_update(conv.weight, dw, optimizer, bounds=(0.0, 1.0))
+            apply_update(conv.weight, delta.rows, optimizer, (0.0, 1.0), delta.units)
             seen += len(idx)
             bar.update(len(idx))
             if seen >= budget or convergence(conv.weight) < CONVERGED:

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from deepspike.errors import ConfigError
-from deepspike.learning import ConvView, apply_update, earliest_first, rstdp
+from deepspike.learning import apply_update, earliest_first, rstdp_rows
 from deepspike.metrics import CostMeter
 from deepspike.recipes import _conv_stdp as conv
 from deepspike.recipes import _stdp_common as common
@@ -134,26 +134,49 @@ def decision_inputs(c, stack: conv.ConvStack, images: torch.Tensor) -> torch.Ten
     )
 
 
+def decision_potentials(
+    times: torch.Tensor, conv3: torch.nn.Conv2d, steps: int, threshold: float
+) -> torch.Tensor:
+    """Potentials ``[T, B, maps]`` of the decision layer for input first-spike steps ``times``
+    ``[B, C, k, k]`` (:func:`decision_inputs`); its kernel covers the whole input (one
+    position), so :math:`V_t = W c_t` is a matrix product (the waves :math:`c_t` are
+    cumulative: no sum over time).
+
+    The weights are non-negative and the waves only grow, so potentials never decrease: when
+    no neuron reaches ``threshold`` at the last step, none fires earlier, and the last step's
+    potentials stand for every step (one product instead of ``T``; the decision is the same).
+    """
+    kernel = tuple(conv3.weight.shape[2:])
+    if tuple(times.shape[2:]) != kernel:
+        raise ConfigError(
+            f"the decision layer's kernel {kernel} must cover its input "
+            f"{tuple(times.shape[2:])}; set kernel3 to conv2's pooled output size"
+        )
+    weight = conv3.weight.detach().flatten(1)
+    last = (times.flatten(1) < steps).to(weight.dtype) @ weight.T
+    if bool((last < threshold).all()):
+        return last.expand(steps, *last.shape)
+    return conv.waves_at(times, steps).flatten(2) @ weight.T
+
+
 def _rstdp_epoch(ctx, stack, inputs, y, rates) -> tuple[int, int]:
     """One epoch of R-STDP on the decision layer, on ``inputs`` from :func:`decision_inputs`;
-    returns (hits, misses)."""
+    returns (hits, misses). Only the deciding neuron's weights change (:func:`rstdp_rows`)."""
     c, layer = ctx.config, len(stack.convs) - 1
     conv3, spec = stack.convs[layer], stack.specs[layer]
-    view = ConvView(spec.kernel)
     optimizer = torch.optim.SGD([conv3.weight], lr=1.0)
     hits = misses = 0
     for idx in conv.batches(len(inputs), c["batch_size"], ctx.generator):
         with torch.no_grad():
-            waves_in = conv.waves_at(inputs[idx], c["timesteps"])
-            v = conv.potentials(waves_in, conv3)
+            times = inputs[idx]
+            v = decision_potentials(times, conv3, c["timesteps"], spec.threshold)
             keep = torch.rand(len(idx), spec.maps, generator=ctx.generator) >= c["dropout"]
             winner, t = decide(v, spec.threshold, keep)
             reward = torch.where(classes_of(winner, spec.maps) == y[idx], 1.0, -1.0)
-            pre = view.pre_rows(waves_in[t.long(), torch.arange(len(idx))].unsqueeze(0))
+            pre = (times.flatten(1) <= t.unsqueeze(1)).float()  # inputs fired by step t
             post = F.one_hot(winner, spec.maps).float()
-            weight = view.matrix(conv3.weight.detach())
-            dw = rstdp(pre[0], post, weight, reward, *rates)
-        apply_update(conv3.weight, dw, optimizer, bounds=(0.0, 1.0))
+            delta = rstdp_rows(pre, post, conv3.weight.detach().flatten(1), reward, *rates)
+        apply_update(conv3.weight, delta.rows, optimizer, (0.0, 1.0), delta.units)
         hits += int((reward > 0).sum())
         misses += int((reward < 0).sum())
     return hits, misses
