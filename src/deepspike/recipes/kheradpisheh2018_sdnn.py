@@ -177,7 +177,7 @@ RECIPE = register(
             "images_layer1": 60000,
             "images_layer2": 120000,
             "batch_size": 1,
-            "batch_size_eval": 128,
+            "batch_size_eval": 8,  # small batches keep [T, B, maps, H, W] in cache: 2x faster
             "svm_c": 1.0,
             "n_train": 0,
             "n_test": 0,

@@ -330,7 +330,7 @@ RECIPE = register(
             "dropout": 0.5,
             "rstdp_epochs": 30,
             "batch_size": 1,
-            "batch_size_eval": 128,
+            "batch_size_eval": 8,  # small batches keep [T, B, maps, H, W] in cache: 2x faster
             "n_train": 0,
             "n_test": 0,
             "threads": 1,
