@@ -13,6 +13,13 @@ pins the top of the heap above each iteration's large temporaries, so the heap g
 one iteration's working set per iteration: a full ``kheradpisheh2018-sdnn`` run grew past 23 GiB
 and was killed. ``benchmarks/speed.py`` uses it (short timing loops, every library alike); the
 ``deepspike`` command does not.
+
+:func:`return_freed_memory` is the opposite setting, for long loops that keep a little per
+iteration. glibc's default raises the mmap threshold each time a large mmapped block is freed
+(up to 32 MiB), so after a few iterations the large temporaries come from the heap too, and the
+same pinning makes it grow: a full ``mozafari2019-rstdp`` run reached 21 GiB while computing
+its decision-layer inputs. A fixed threshold keeps every block above it in its own mapping,
+returned on ``free``; the conv STDP recipes apply it when they start.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import sys
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 KEEP_BYTES = 1 << 30
+RETURN_ABOVE_BYTES = 1 << 20
 
 
 @functools.cache
@@ -49,3 +57,13 @@ def keep_freed_memory(limit_bytes: int = KEEP_BYTES) -> bool:
     trim = libc.mallopt(M_TRIM_THRESHOLD, int(limit_bytes))
     mmap = libc.mallopt(M_MMAP_THRESHOLD, int(limit_bytes))
     return bool(trim and mmap)
+
+
+def return_freed_memory(threshold_bytes: int = RETURN_ABOVE_BYTES) -> bool:
+    """Serve every block above ``threshold_bytes`` with its own ``mmap`` and return it on
+    ``free`` (a fixed glibc mmap threshold, which also stops glibc from raising it). Returns
+    whether it took effect (``False`` off glibc, where nothing changes)."""
+    libc = _libc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold_bytes)))

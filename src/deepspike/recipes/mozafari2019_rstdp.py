@@ -29,6 +29,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from deepspike import runtime
 from deepspike.errors import ConfigError
 from deepspike.learning import apply_update, earliest_first, rstdp_rows
 from deepspike.metrics import CostMeter
@@ -126,12 +127,13 @@ def decision_inputs(c, stack: conv.ConvStack, images: torch.Tensor) -> torch.Ten
     computed once, not once per epoch.
     """
     layer, size = len(stack.convs) - 1, c["batch_size_eval"]
-    return torch.cat(
-        [
-            conv.wave_times(stack.waves(front_end(c, images[i : i + size]), layer))
-            for i in range(0, len(images), size)
-        ]
-    )
+    out = None
+    for i in range(0, len(images), size):
+        times = conv.wave_times(stack.waves(front_end(c, images[i : i + size]), layer))
+        if out is None:  # one buffer: small kept pieces would fragment the heap
+            out = times.new_empty((len(images), *times.shape[1:]))
+        out[i : i + len(times)] = times
+    return out if out is not None else torch.zeros(0, dtype=torch.uint8)
 
 
 def decision_potentials(
@@ -200,6 +202,7 @@ def _train_decision(ctx, stack, x, y) -> dict[str, Any]:
 
 
 def train(ctx: Context) -> Outcome:
+    runtime.return_freed_memory()  # see deepspike.runtime: the heap would fragment
     with common.torch_threads(ctx.config["threads"]):
         return _train(ctx)
 
@@ -245,6 +248,7 @@ def _measure(ctx: Context, stack: conv.ConvStack, test_set) -> tuple[float, Any]
 
 
 def evaluate(ctx: Context, tensors: Mapping[str, torch.Tensor]) -> Outcome:
+    runtime.return_freed_memory()  # see deepspike.runtime: the heap would fragment
     with common.torch_threads(ctx.config["threads"]):
         c = ctx.config
         test_set = image_split(ctx, "test", c["n_test"])
