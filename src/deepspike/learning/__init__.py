@@ -1,7 +1,7 @@
 """Local plasticity: rules that return ΔW, traces, homeostasis, competition, and the learner.
 
 =============================  =================================================================
-:func:`pair_stdp`              pair STDP, exponential windows, all-to-all or nearest-spike traces
+:func:`pair_stdp`              pair STDP, exponential windows, all-to-all/nearest/immediate pairing
 :func:`pair_stdp_rows`         the same, restricted to the output units it changes (RowWindow)
 :func:`triplet_stdp`           triplet STDP (Pfister & Gerstner 2006)
 :func:`additive`               ΔW = LTP - LTD

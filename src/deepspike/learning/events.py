@@ -7,6 +7,9 @@ binary search, and never materialises a trace over ``T * R * n``:
 * :func:`causal_pairs`: pre before (or at) post, :math:`t_{pre} \le t_{post}` -- the pairs that
   potentiate; with ``until`` only the post events before the pre neuron's next spike (the
   nearest-spike trace);
+* :func:`acausal_pairs`: post strictly before pre, :math:`t_{post} < t_{pre}` -- the pairs that
+  depress; with ``since`` only the post events from the pre neuron's previous spike on (the
+  immediate pairs);
 * :func:`final_trace`: the trace after the last step, to continue a sequence in chunks.
 
 A pair's weight is :math:`a\,e^{-|\Delta t|\Delta t_{step}/\tau}`, computed exactly for each pair.
@@ -83,6 +86,16 @@ def next_in_segment(ev: Events, horizon: int) -> torch.Tensor:
     return following
 
 
+def previous_in_segment(ev: Events, none: int = -2) -> torch.Tensor:
+    """For each event, the time of the previous event of the same row and input (``none`` if
+    it is the first)."""
+    preceding = torch.full_like(ev.time, none)
+    if len(ev.key) > 1:
+        same = (ev.key[1:] // ev.stride) == (ev.key[:-1] // ev.stride)
+        preceding[1:] = torch.where(same, ev.time[:-1], preceding[1:])
+    return preceding
+
+
 class TimeOrder(NamedTuple):
     """Postsynaptic events re-sorted by ``(row, time)`` for the pair searches."""
 
@@ -115,6 +128,28 @@ def causal_pairs(
     stop = base + (pre.stride if until is None else until + 1)
     owner, position = _expand(start, torch.searchsorted(order.key, stop))
     return owner, order.index[position]
+
+
+def acausal_pairs(
+    pre: Events, order: TimeOrder, since: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs ``(pre_event, post_event)`` of one row with ``t_post < t_pre`` and, if
+    ``since`` (per pre event) is given, ``t_post >= since``: the mirror of :func:`causal_pairs`
+    (a post spike in the same step as a pre spike is not before it)."""
+    base = pre.row * pre.stride
+    first = base if since is None else base + since.clamp(min=-1) + 1
+    start = torch.searchsorted(order.key, first)
+    owner, position = _expand(start, torch.searchsorted(order.key, base + pre.time + 1))
+    return owner, order.index[position]
+
+
+def trace_age(x: torch.Tensor, tau: float, dt: float) -> torch.Tensor:
+    r"""The steps from the spike that left the nearest-spike trace ``x`` to the step at which
+    ``x`` is read (:math:`x = e^{-\mathrm{age}\,\Delta t/\tau}`), rounded to an integer;
+    ``inf`` where ``x`` is 0 (no spike, or one so old that its trace underflowed)."""
+    x = x.to(torch.float64)
+    age = torch.round(torch.log(x) / math.log(decay_factor(tau, dt)))
+    return torch.where(x > 0, age.clamp(min=0.0), torch.full_like(x, math.inf))
 
 
 def decay_power(lag: torch.Tensor, tau: float, dt: float) -> torch.Tensor:

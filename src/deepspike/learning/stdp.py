@@ -23,7 +23,14 @@ Rules
     :math:`\Delta w = A_+ e^{-\Delta t/\tau_+}` if :math:`\Delta t \ge 0`, else
     :math:`-A_- e^{\Delta t/\tau_-}`. At a post spike LTP reads the presynaptic trace; at a pre
     spike LTD reads the postsynaptic trace from just before that step, so a pair in the same
-    step counts once, as potentiation.
+    step counts once, as potentiation. ``trace="immediate"`` keeps only *immediate* pairs
+    (Morrison, Diesmann & Gerstner 2008, the nearest-spike scheme restricted to neighbouring
+    pre/post spikes; the rule of Masquelier, Guyonneau & Thorpe 2008): in the merged spike train
+    of a synapse (pre before post within a step), a pre spike at :math:`t_{pre}` and a post spike
+    at :math:`t_{post}` interact only if no other spike of either lies between them, so each pre
+    spike potentiates at most once (at the unit's first post spike :math:`t_{post} \ge t_{pre}`,
+    if the input has not fired again by then) and is depressed at most once (by the unit's last
+    post spike :math:`t_{post} < t_{pre}`, if the input has not fired since that post spike).
 :func:`triplet_stdp`
     Pfister & Gerstner (2006): at a post spike
     :math:`\Delta w^+ = r_1 (A_2^+ + A_3^+ o_2(t-\epsilon))`, at a pre spike
@@ -55,14 +62,18 @@ import torch
 from deepspike.errors import ConfigError, ShapeError
 from deepspike.learning.events import (
     Events,
+    TimeOrder,
+    acausal_pairs,
     causal_pairs,
     decay_power,
     events_from,
     events_of,
     final_trace,
     next_in_segment,
+    previous_in_segment,
     spike_indices,
     time_order,
+    trace_age,
 )
 from deepspike.learning.traces import TraceMode, before, check_mode, trace
 
@@ -169,11 +180,33 @@ def _check_sequences(pre: torch.Tensor, post: torch.Tensor) -> None:
 
 @dataclass(frozen=True)
 class PairSTDP:
-    """Parameters of pair STDP; defaults after Song, Miller & Abbott (2000).
+    r"""Parameters of pair STDP; defaults after Song, Miller & Abbott (2000).
 
-    ``a_plus``/``a_minus`` are the amplitudes :math:`A_\\pm > 0` of the two exponential windows
-    with time constants ``tau_plus``/``tau_minus`` (ms); ``trace`` chooses all-to-all or
-    nearest-spike interaction.
+    ``a_plus``/``a_minus`` are the amplitudes :math:`A_\pm > 0` of the two exponential windows
+    with time constants ``tau_plus``/``tau_minus`` (ms); ``trace`` chooses the interaction:
+
+    * ``"all_to_all"``: every pre/post pair counts;
+    * ``"nearest"``: symmetric nearest-spike (Morrison et al. 2008): a post spike potentiates
+      from the input's latest pre spike, a pre spike is depressed by the unit's latest post
+      spike, however many spikes of its own side came in between;
+    * ``"immediate"``: nearest-spike restricted to immediate pairs (Morrison et al. 2008;
+      Masquelier, Guyonneau & Thorpe 2008): a pair counts only if no other spike of either side
+      lies between them; with :math:`t^{-}_{pre}` the input's previous spike and
+      :math:`t^{+}_{post}` the unit's next post spike,
+
+      .. math::
+
+          \Delta w^+ = A_+ e^{-(t_{post} - t_{pre})/\tau_+}
+          \quad\text{if } t_{pre} \le t_{post} \text{ is the first post spike at or after }
+          t_{pre} \text{ and the input's next spike is later than } t_{post},
+
+          \Delta w^- = A_- e^{-(t_{pre} - t_{post})/\tau_-}
+          \quad\text{if } t_{post} < t_{pre} \le t^{+}_{post} \text{ and }
+          t^{-}_{pre} \le t_{post}.
+
+    Immediate pairing makes depression independent of the input rate at low postsynaptic rates
+    (one pairing per post spike), which is what lets a single neuron settle on a repeated
+    pattern in Masquelier et al.'s protocol.
     """
 
     a_plus: float = 0.005
@@ -233,10 +266,19 @@ def pair_stdp(
     presynaptic spikes through one sparse product. Nothing of size ``T * R * n_in`` is built, and
     ``pre`` may be a sparse COO tensor.
 
+    With ``trace="immediate"`` LTD is event driven too: for each pre spike, the post spikes
+    since the input's previous spike that are their unit's last before it.
+
     ``traces`` continues from an earlier chunk (pass the returned traces back in); with it a run
-    cut into chunks gives the same window as the whole. ``modulation`` (``[R]`` or ``[T, R]``)
-    scales each contribution by the row's factor at the time of the spike that triggers it
-    (three-factor / reward-modulated STDP).
+    cut into chunks gives the same window as the whole. For ``"immediate"`` the carried traces
+    are the nearest-spike traces; the ages of the two
+    (:func:`~deepspike.learning.events.trace_age`) tell which side of each synapse spiked last.
+    That is exact unless a trace has underflowed to 0 (a spike more than ~700 time constants
+    old reads as none); the pairs misjudged then weigh at most
+    :math:`A_\pm e^{-700\,\min(\tau_+,\tau_-)/\max(\tau_+,\tau_-)}`.
+
+    ``modulation`` (``[R]`` or ``[T, R]``) scales each contribution by the row's factor at the
+    time of the spike that triggers it (three-factor / reward-modulated STDP).
 
     :func:`pair_stdp_rows` returns the same window restricted to the units it changes.
     """
@@ -255,29 +297,47 @@ def pair_stdp_rows(
     or carry a non-zero initial trace get a row, so the cost scales with ``K * n_in``, not
     ``n_out * n_in``."""
     _check_sequences(pre, post)
-    p, nearest = params, params.trace == "nearest"
+    p = params
+    nearest = p.trace in ("nearest", "immediate")  # immediate pairs read nearest-spike traces
     steps, rows, n_in = pre.shape
     n_out = post.shape[2]
     pre_spikes = spike_indices(pre)
     initial_pre = None if traces is None else traces.pre
     initial_post = None if traces is None else traces.post
-    pre_ev = _trace_amplitudes(events_from(pre_spikes, pre.shape, initial_pre), nearest)
+    pre_raw = events_from(pre_spikes, pre.shape, initial_pre)
+    pre_ev = _trace_amplitudes(pre_raw, nearest)
     post_ev = events_of(post, initial_post)
     units = _units_with_trace(post_ev, n_out)
     slot = torch.full((n_out,), -1, dtype=torch.int64)
     slot[units] = torch.arange(len(units))
+    order = time_order(post_ev)
+    last_was_pre = None if traces is None else _last_was_pre(traces, p)
 
     until = next_in_segment(pre_ev, steps) if nearest else None
-    e, q = causal_pairs(pre_ev, time_order(post_ev), until)
+    e, q = causal_pairs(pre_ev, order, until)
     real = post_ev.time[q] >= 0
+    if p.trace == "immediate":
+        # keep a pre spike's first post spike of each unit only, and only if the unit did not
+        # fire between them (then that earlier post spike took the pre spike)
+        before_q = previous_in_segment(post_ev)[q]
+        first = before_q < pre_ev.time[e]
+        if last_was_pre is not None:  # a carried pre and post spike: which came last?
+            carried = (before_q == -1) & (pre_ev.time[e] == -1)
+            first |= carried & last_was_pre(pre_ev.row[e], pre_ev.col[e], post_ev.col[q])
+        real &= first
     e, q = e[real], q[real]
     gain = post_ev.amp[q] * _modulation_at(modulation, post_ev.time[q], post_ev.row[q])
     lag = post_ev.time[q] - pre_ev.time[e]
     ltp = pre_ev.amp[e] * decay_power(lag, p.tau_plus, p.dt) * gain
     ltp = _matrix(slot[post_ev.col[q]], pre_ev.col[e], ltp, len(units), n_in)
-    ltd = _depression(pre_spikes, pre.shape, post, units, p, initial_post, modulation)
-
     post_trace = _trace_amplitudes(post_ev, nearest)
+    if p.trace == "immediate":
+        ltd = _immediate_depression(
+            pre_raw, post_trace, order, slot, len(units), last_was_pre, p, modulation
+        )
+    else:
+        ltd = _depression(pre_spikes, pre.shape, post, units, p, initial_post, modulation)
+
     final = PairTraces(
         final_trace(pre_ev, rows, steps - 1, p.tau_plus, p.dt, nearest),
         final_trace(post_trace, rows, steps - 1, p.tau_minus, p.dt, nearest),
@@ -285,6 +345,51 @@ def pair_stdp_rows(
     dtype = _spike_dtype(pre, post)
     window = RowWindow(units, (p.a_plus * ltp).to(dtype), (p.a_minus * ltd).to(dtype), n_out)
     return window, final
+
+
+def _last_was_pre(traces: PairTraces, p: PairSTDP):
+    """For carried traces: whether, at synapse ``(row, unit, input)``, the last spike before the
+    chunk was the pre spike (strictly after the unit's last post spike, so that pre spike has
+    not potentiated yet and the post spike can depress no later pre spike). Read from the ages
+    of the two nearest-spike traces."""
+    age_pre = trace_age(traces.pre, p.tau_plus, p.dt)
+    age_post = trace_age(traces.post, p.tau_minus, p.dt)
+
+    def lookup(row: torch.Tensor, col: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+        return age_pre[row, col] < age_post[row, unit]
+
+    return lookup
+
+
+def _immediate_depression(
+    pre: Events,
+    post: Events,
+    order: TimeOrder,
+    slot: torch.Tensor,
+    k: int,
+    last_was_pre,
+    p: PairSTDP,
+    modulation: torch.Tensor | None,
+) -> torch.Tensor:
+    r"""LTD of immediate pairs ``[k, n_in]``: each presynaptic spike at :math:`t` (weighted by its
+    value) is depressed by :math:`e^{-(t - t_{post})\Delta t/\tau_-}` for the last post spike of
+    each unit before it (:math:`t_{post} < t`), if no other spike of that input came between them
+    (the input's previous spike at or before :math:`t_{post}`).
+
+    Event based, the mirror of the LTP search: for each pre spike, the post events from the
+    input's previous spike up to (not including) its own step, kept where they are their unit's
+    last before it. ``post`` carries nearest-trace amplitudes (1, or the carried trace)."""
+    since = previous_in_segment(pre, none=-1)
+    e, q = acausal_pairs(pre, order, since)
+    keep = (pre.time[e] >= 0) & (next_in_segment(post, pre.stride)[q] >= pre.time[e])
+    if last_was_pre is not None:  # a carried post spike: no pre spike may have followed it
+        carried = post.time[q] == -1
+        keep &= ~(carried & last_was_pre(pre.row[e], pre.col[e], post.col[q]))
+    e, q = e[keep], q[keep]
+    lag = pre.time[e] - post.time[q]
+    value = pre.amp[e] * post.amp[q] * decay_power(lag, p.tau_minus, p.dt)
+    value = value * _modulation_at(modulation, pre.time[e], pre.row[e])
+    return _matrix(slot[post.col[q]], pre.col[e], value, k, pre.n)
 
 
 def _units_with_trace(post_ev: Events, n_out: int) -> torch.Tensor:
@@ -361,7 +466,7 @@ class TripletSTDP:
     trace: TraceMode = "all_to_all"
 
     def __post_init__(self) -> None:
-        check_mode(self.trace)
+        check_mode(self.trace, ("all_to_all", "nearest"), "TripletSTDP")
         amplitudes = (self.a2_plus, self.a3_plus, self.a2_minus, self.a3_minus)
         if min(amplitudes) < 0:
             raise ConfigError(f"triplet amplitudes {amplitudes} must all be >= 0")

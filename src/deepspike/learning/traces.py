@@ -11,6 +11,13 @@ A trace low-pass filters a spike train :math:`s_t` with a per-step decay
 * **box** (the rectangular EPSP of Nessler et al. 2013): :math:`y_t = 1` if the input spiked in
   the last ``steps`` steps (``t - steps < t' <= t``), else 0.
 
+A third interaction of pair STDP, **immediate** (Morrison et al. 2008's nearest-spike scheme
+restricted to immediate pairs, the one of Masquelier, Guyonneau & Thorpe 2008), is not a property
+of a single trace but of which pairs count: only a pre and a post spike that are neighbours in
+the merged spike train of their synapse interact (see :func:`deepspike.learning.pair_stdp`). Its
+traces are the nearest-spike traces, so :func:`trace` refuses ``mode="immediate"``: ask for
+``"nearest"``.
+
 Traces *include* the spikes of their own step. :func:`before` gives the value just before a step's
 spikes arrive, :math:`d\,x_{t-1}`, which is what a rule reads at a spike of the *other* side so a
 pair at the same step is counted once.
@@ -30,8 +37,10 @@ import torch
 
 from deepspike.errors import ConfigError, ShapeError
 
-TraceMode = Literal["all_to_all", "nearest"]
-TRACE_MODES: tuple[str, ...] = ("all_to_all", "nearest")
+TraceMode = Literal["all_to_all", "nearest", "immediate"]
+#: The spike interactions of the pair rule; :func:`trace` computes the first two.
+TRACE_MODES: tuple[str, ...] = ("all_to_all", "nearest", "immediate")
+_SINGLE_TRACE_MODES: tuple[str, ...] = ("all_to_all", "nearest")
 
 # exp(600) is far below float64's maximum (exp(709)), so a block of this many decay lengths is
 # scanned without overflow.
@@ -45,9 +54,21 @@ def decay_factor(tau: float, dt: float = 1.0) -> float:
     return math.exp(-dt / tau)
 
 
-def check_mode(mode: str) -> str:
-    if mode not in TRACE_MODES:
-        raise ConfigError(f"trace={mode!r} is unknown; choose one of {', '.join(TRACE_MODES)}")
+def check_mode(mode: str, allowed: tuple[str, ...] = TRACE_MODES, user: str = "") -> str:
+    """``mode`` if it is one of ``allowed``, else a :class:`ConfigError` (``user`` names the
+    rule or function that refuses a mode it does not implement)."""
+    if mode not in allowed:
+        if mode in TRACE_MODES:
+            raise ConfigError(
+                f"{user or 'this rule'} does not implement trace={mode!r}; choose one of "
+                f"{', '.join(allowed)}"
+                + (
+                    " (the traces of immediate pairing are nearest-spike traces)"
+                    if mode == "immediate"
+                    else ""
+                )
+            )
+        raise ConfigError(f"trace={mode!r} is unknown; choose one of {', '.join(allowed)}")
     return mode
 
 
@@ -99,12 +120,13 @@ def trace(
     Args:
         spikes: time-major spikes (0/1, or counts for ``all_to_all``).
         tau, dt: time constant and step, in the same unit (ms).
-        mode: ``"all_to_all"`` or ``"nearest"``.
+        mode: ``"all_to_all"`` or ``"nearest"`` (``"immediate"`` is a pairing rule whose traces
+            are ``"nearest"``; it is refused here).
         initial: the trace at step ``-1`` (broadcastable to ``spikes[0]``), default 0.
     """
     d = decay_factor(tau, dt)
     x0 = _initial(spikes, initial)
-    if check_mode(mode) == "nearest":
+    if check_mode(mode, _SINGLE_TRACE_MODES, "trace()") == "nearest":
         return _nearest(spikes, d, x0)
     return _all_to_all(spikes, d, x0)
 
