@@ -42,6 +42,7 @@ nothing else is saved, and nothing is recomputed.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import torch
@@ -217,6 +218,28 @@ def neuron_vector(
     return value.to(like.dtype).expand(shape).reshape(n).contiguous()
 
 
+@functools.lru_cache(maxsize=128)
+def _constant(value: float, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A read-only ``[n]`` vector of ``value``, cached: a float parameter becomes the same
+    vector on every call (the kernels never write their parameters)."""
+    return torch.full((n,), value, dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=32)
+def _scan_consts(v_reset: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(v_reset, 0, 1)`` in the input's dtype, cached and read-only."""
+    return torch.tensor([v_reset, 0.0, 1.0], dtype=dtype, device=device)
+
+
+def _parameter_vector(
+    value: Param, shape: torch.Size, like: torch.Tensor, learnable: bool = False
+) -> torch.Tensor | None:
+    """:func:`neuron_vector`, with float parameters served from :func:`_constant`."""
+    if isinstance(value, torch.Tensor):
+        return neuron_vector(value, shape, like, learnable)
+    return _constant(float(value), shape.numel(), like.dtype, like.device)
+
+
 def _state_ok(field: torch.Tensor | None, like: torch.Tensor) -> bool:
     return field is None or (
         field.shape == like.shape and field.dtype == like.dtype and field.device == like.device
@@ -257,16 +280,16 @@ def threshold_scan(
     if not (_state_ok(v0, like) and _state_ok(a0, like)):
         return None
     vectors = [
-        neuron_vector(beta, slice_shape, like, learnable=True),
-        neuron_vector(v_th, slice_shape, like),
-        *(neuron_vector(value, slice_shape, like) for value in (adaptation or ())[1:]),
+        _parameter_vector(beta, slice_shape, like, learnable=True),
+        _parameter_vector(v_th, slice_shape, like),
+        *(_parameter_vector(value, slice_shape, like) for value in (adaptation or ())[1:]),
     ]
     if any(vec is None for vec in vectors):
         return None
     beta_vec, vth_vec, *adapt_vecs = vectors
     empty = inputs.new_empty(0)
     ba_vec, rho_vec, gain_vec = adapt_vecs if adaptation is not None else (empty, empty, empty)
-    consts = torch.tensor([v_reset, 0.0, 1.0], dtype=inputs.dtype, device=inputs.device)
+    consts = _scan_consts(float(v_reset), inputs.dtype, inputs.device)
     fixed = ScanTensors(empty, vth_vec, ba_vec, rho_vec, gain_vec, consts)
     cfg = ScanConfig(RESET_CODES[reset], adaptation is not None, detach_reset, record, surrogate)
     n_steps, n = inputs.shape[0], slice_shape.numel()
