@@ -128,6 +128,19 @@ def test_labels_go_to_the_class_with_the_highest_average_response():
     assert common.vote(counts, assignments, 2).tolist() == [0, 0, 1, 1]
 
 
+def test_silent_neurons_stay_unassigned_and_do_not_dilute_a_class_vote():
+    counts = torch.tensor([[4.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # neuron 2 never fires
+    labels = torch.tensor([0, 1])
+    assignments = common.assign_labels(counts, labels, n_classes=2)
+    assert assignments.tolist() == [0, 1, common.UNASSIGNED]
+    votes = common.class_votes(torch.tensor([[3.0, 1.0, 5.0]]), assignments, 2)
+    assert votes.tolist() == [[3.0, 1.0]]  # class 0 is neuron 0 alone, not the mean with 2
+    assert common.neurons_per_class(assignments, 2) == {
+        "neurons_per_class": [1, 1],
+        "unassigned_neurons": 1,
+    }
+
+
 def test_diehl_cook_records_the_paper_number_for_its_size():
     ctx = Context(
         config={"n_neurons": 400},

@@ -58,21 +58,39 @@ def torch_threads(n: int) -> Iterator[None]:
 # --------------------------------------------------------------------------- labels and votes
 
 
+#: the assignment of a neuron that never responded: it takes no part in the vote
+UNASSIGNED = -1
+
+
 def assign_labels(counts: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Each neuron's class: the one with its highest *average* response (Diehl & Cook 2015).
 
     ``counts`` ``[n_samples, n_neurons]`` are spike counts, ``labels`` ``[n_samples]``.
-    Returns ``[n_neurons]`` class indices.
+    Returns ``[n_neurons]`` class indices, :data:`UNASSIGNED` for a neuron that never fired
+    (as in Diehl & Cook's code: such a neuron would otherwise join class 0 and dilute its vote).
     """
     one_hot = torch.nn.functional.one_hot(labels.long(), n_classes).to(counts.dtype)
     per_class = one_hot.T @ counts / one_hot.sum(0).clamp(min=1).unsqueeze(1)
-    return per_class.argmax(0)
+    best, classes = per_class.max(0)
+    return torch.where(best > 0, classes, torch.full_like(classes, UNASSIGNED))
 
 
 def class_votes(counts: torch.Tensor, assignments: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """``[..., n_classes]`` votes: the mean count of the neurons assigned to each class."""
-    one_hot = torch.nn.functional.one_hot(assignments.long(), n_classes).to(counts.dtype)
+    """``[..., n_classes]`` votes: the mean count of the neurons assigned to each class
+    (unassigned neurons take no part)."""
+    assigned = (assignments >= 0).to(counts.dtype).unsqueeze(1)
+    one_hot = torch.nn.functional.one_hot(assignments.long().clamp(min=0), n_classes)
+    one_hot = one_hot.to(counts.dtype) * assigned
     return counts @ one_hot / one_hot.sum(0).clamp(min=1)
+
+
+def neurons_per_class(assignments: torch.Tensor, n_classes: int) -> dict[str, Any]:
+    """How many neurons each class got, and how many stayed unassigned."""
+    assigned = assignments[assignments >= 0]
+    return {
+        "neurons_per_class": torch.bincount(assigned, minlength=n_classes).tolist(),
+        "unassigned_neurons": int((assignments < 0).sum()),
+    }
 
 
 def vote(counts: torch.Tensor, assignments: torch.Tensor, n_classes: int) -> torch.Tensor:

@@ -445,7 +445,7 @@ def _extra(ctx: Context, assignments: torch.Tensor) -> dict[str, Any]:
         "paper_accuracy_for_setting": (
             PAPER_ACCURACY_BY_SIZE.get(n) if ctx.dataset == "mnist" else None
         ),
-        "neurons_per_class": torch.bincount(assignments, minlength=N_CLASSES).tolist(),
+        **common.neurons_per_class(assignments, N_CLASSES),
     }
 
 

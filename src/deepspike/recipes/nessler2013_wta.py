@@ -173,7 +173,7 @@ def train(ctx: Context) -> Outcome:
             n_train=len(x_train),
             n_test=len(test_set[0]),
             tensors={**model.state_dict(), "assignments": assignments},
-            extra={"neurons_per_class": torch.bincount(assignments, minlength=10).tolist()},
+            extra=common.neurons_per_class(assignments, N_CLASSES),
         )
 
 
