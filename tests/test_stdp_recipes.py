@@ -84,7 +84,9 @@ def test_diehl_cook_resumes_from_a_checkpoint_with_identical_weights(tmp_path):
     with pytest.raises(Interrupted):
         dc.fit(context(config), net, images, on_batch=stop_after_40)
     assert (tmp_path / common.PROGRESS_FILE).is_file()
-    resumed, _ = dc.fit(context(config), net, images)
+    resumed, stats = dc.fit(context(config), net, images)
+    assert stats["resumed_at_image"] == 32  # the last checkpoint (every 16) before image 40
+    assert stats["train_seconds_all_sessions"] > 0
     torch.testing.assert_close(resumed.weight, straight.weight, rtol=0, atol=0)
     torch.testing.assert_close(resumed.theta, straight.theta, rtol=0, atol=0)
 

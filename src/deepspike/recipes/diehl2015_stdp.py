@@ -378,17 +378,27 @@ def fit(
     exists; returns the final state and training statistics.
 
     Progress is saved every ``checkpoint_every`` images and when training ends, so a run
-    interrupted during evaluation resumes straight into evaluation."""
+    interrupted during evaluation resumes straight into evaluation. The progress file also
+    carries the training time so far, so a run resumed over several sessions reports its whole
+    training time (``train_seconds_all_sessions``; ``None`` when an earlier file lacked it)."""
     c = ctx.config
     epochs, n, batch_size = epochs_for(c), len(images), c["batch_size"]
     total = epochs * n
     saved = common.load_progress(ctx)
     if saved is None:
         learner, done = Learner(net, initial_state(net, ctx.generator, c["w_init_max"])), 0
+        earlier_seconds: float | None = 0.0
     else:
         learner = Learner(net, State(saved.tensors["weight"], saved.tensors["theta"]))
         done = saved.step
+        earlier_seconds = saved.extra.get("train_seconds")
     start_time, start_done = time.perf_counter(), done
+
+    def seconds_so_far() -> float | None:
+        if earlier_seconds is None:
+            return None
+        return round(earlier_seconds + time.perf_counter() - start_time, 2)
+
     bar = tqdm(total=total, initial=done, desc="STDP", unit="img", disable=not ctx.progress)
     while done < total:
         epoch, offset = divmod(done, n)
@@ -401,13 +411,19 @@ def fit(
             on_batch(done)
         if common.due(done, before, c["checkpoint_every"]) or done == total:
             state = learner.state
-            common.save_progress(ctx, done, state._asdict(), {"epoch": epoch})
+            extra = {"epoch": epoch, "train_seconds": seconds_so_far()}
+            common.save_progress(ctx, done, state._asdict(), extra)
         if done % n == 0:
             log.info("epoch %d/%d done", done // n, epochs)
     bar.close()
     seconds = time.perf_counter() - start_time
     rate = (done - start_done) / seconds if seconds > 0 else 0.0
-    return learner.state, {"epochs": epochs, "train_images_per_second": round(rate, 2)}
+    return learner.state, {
+        "epochs": epochs,
+        "train_images_per_second": round(rate, 2),
+        "resumed_at_image": start_done if saved is not None else None,
+        "train_seconds_all_sessions": seconds_so_far(),
+    }
 
 
 def _flat(images: torch.Tensor) -> torch.Tensor:
