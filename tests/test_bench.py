@@ -125,3 +125,13 @@ def test_rows_of_a_recipe_variant_name_the_variant():
     assert run_label(record) == "diehl2015-stdp (n_neurons=400)"
     assert run_label({"recipe": "lee2016-fc", "config": {"hidden": 800}}) == "lee2016-fc"
     assert run_label({"recipe": "not-registered"}) == "not-registered"
+
+
+def test_a_resumed_run_shows_its_training_time_over_all_sessions():
+    from deepspike.bench.table import training_seconds
+
+    assert training_seconds({"train_seconds": 7.0}) == 7.0
+    resumed = {"train_seconds": 2.0, "extra": {"resumed_at_image": 100}}
+    assert training_seconds(resumed) is None  # unknown: shown as — rather than 2
+    resumed["extra"]["train_seconds_all_sessions"] = 50.0
+    assert training_seconds(resumed) == 50.0

@@ -105,8 +105,18 @@ def row(record: Mapping[str, Any]) -> list[str]:
         *(energy_cell(energy, p) for p in ENERGY_PROFILES),
         number(record.get("spikes_per_neuron")),
         si(record.get("params")),
-        number(record.get("train_seconds"), ".0f"),
+        number(training_seconds(record), ".0f"),
     ]
+
+
+def training_seconds(record: Mapping[str, Any]) -> float | None:
+    """The run's training time: ``train_seconds``, or for a run resumed from a progress file the
+    time over all its sessions (``extra.train_seconds_all_sessions``; ``None``, shown as —, when
+    an earlier session did not record it)."""
+    extra = record.get("extra") or {}
+    if extra.get("resumed_at_image") is not None:
+        return extra.get("train_seconds_all_sessions")
+    return record.get("train_seconds")
 
 
 def grouped(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]]]]:
