@@ -58,8 +58,10 @@ def result_record(
     profile: str,
     train_seconds: float,
     command: str,
+    commit: str | None = None,
 ) -> dict[str, Any]:
-    """Assemble the ``result.json`` record (schema version 1) of one run."""
+    """Assemble the ``result.json`` record (schema version 1) of one run; ``commit`` is the
+    source commit the run started from (default: the current one)."""
     cost = outcome.cost
     return {
         "schema": SCHEMA_VERSION,
@@ -99,7 +101,7 @@ def result_record(
         "profile": profile,
         "config": dict(ctx.config),
         "command": command,
-        "git_commit": git_commit(),
+        "git_commit": commit or git_commit(),
         "deepspike_version": deepspike.__version__,
         "torch_version": torch.__version__,
         "python": platform.python_version(),
@@ -144,12 +146,19 @@ def train(
         out_dir=out,
         resume=resume,
     )
+    commit = git_commit()  # the code that runs, even if the tree moves on during a long run
     start = time.perf_counter()
     outcome = recipe.train(ctx)
     seconds = time.perf_counter() - start
     command = command or f"deepspike train {recipe_id} --dataset {chosen} --seed {seed}"
     record = result_record(
-        recipe, ctx, outcome, profile=profile, train_seconds=seconds, command=command
+        recipe,
+        ctx,
+        outcome,
+        profile=profile,
+        train_seconds=seconds,
+        command=command,
+        commit=commit,
     )
     metadata = {"recipe": recipe.id, "dataset": chosen, "seed": seed, "config": config}
     save_checkpoint(out / CHECKPOINT_FILE, dict(outcome.tensors), metadata)
