@@ -16,9 +16,10 @@ Protocol (the machinery is in :mod:`deepspike.recipes._conv_stdp`):
 4. the features are conv2's final potentials, max-pooled in ``readout_pool`` x ``readout_pool``
    windows (3: a 5x5 grid of the 100 maps, 2,500 features) or globally (``readout_pool = 0``,
    100 features), and a linear SVM (scikit-learn ``LinearSVC``) classifies them. Global pooling
-   keeps only which features occur, not where: on MNIST subsets it trailed the pooled grid by
-   more than ten points (train accuracy under 90 %: the features, not the SVM, were the limit),
-   so the default keeps a coarse map.
+   keeps only which features occur, not where: the full MNIST run made with it (the earlier
+   default; see the history of ``results/kheradpisheh2018-sdnn/result.json``) trailed the
+   pooled grid by more than ten points, and its SVM could not fit the training set, so the
+   default keeps a coarse map.
 
 ``batch_size`` images are processed in parallel with the same weights and their updates summed
 (``batch_size = 1`` is the paper's image-by-image learning).
