@@ -320,6 +320,17 @@ def test_order_stdp_potentiates_inputs_that_fired_first_and_depresses_the_rest()
     torch.testing.assert_close(dw, expected)
 
 
+def test_order_stdp_stabilizer_spans_its_bounds_or_drops_out():
+    w = torch.tensor([[0.5, 0.3, 0.8]])
+    pre_before = torch.tensor([[1.0, 0.0, 1.0]])
+    post = torch.tensor([[1.0]])
+    spanned = order_stdp(pre_before, post, w, 0.01, -0.02, stabilizer=(0.2, 0.8))
+    expected = torch.tensor([[0.01 * 0.3 * 0.3, -0.02 * 0.1 * 0.5, 0.0]])
+    torch.testing.assert_close(spanned, expected)
+    additive = order_stdp(pre_before, post, w, 0.01, -0.02, stabilizer=None)
+    torch.testing.assert_close(additive, torch.tensor([[0.01, -0.02, 0.01]]))
+
+
 def test_rstdp_flips_sign_with_reward():
     w = torch.full((2, 4), 0.5)
     pre_before = torch.tensor([[1.0, 1.0, 0.0, 0.0]])

@@ -190,20 +190,39 @@ def test_wave_times_store_cumulative_waves_exactly():
 
 
 @pytest.mark.parametrize("threshold", [1e9, 40.0, 5.0])
-def test_decision_potentials_take_the_last_step_shortcut_only_when_nothing_fires(threshold):
+@pytest.mark.parametrize(("size", "padding"), [(3, 0), (4, 1)])
+def test_decision_potentials_match_the_convolution_and_shortcut_only_when_nothing_fires(
+    threshold, size, padding
+):
+    from deepspike.layers import Conv2d
     from deepspike.recipes import _conv_stdp as conv
     from deepspike.recipes import mozafari2019_rstdp as moz
 
     g = torch.Generator().manual_seed(2)
-    layer = torch.nn.Conv2d(4, 20, 3, bias=False)
+    layer = Conv2d(4, 20, 3, padding=padding, bias=False)  # steps folded into the batch
     with torch.no_grad():
         layer.weight.copy_(torch.rand(20, 4, 3, 3, generator=g))
-    times = torch.randint(0, 11, (6, 4, 3, 3), generator=g).to(torch.uint8)  # 10 = never
-    full = conv.waves_at(times, 10).flatten(2) @ layer.weight.detach().flatten(1).T
+    times = torch.randint(0, 11, (6, 4, size, size), generator=g).to(torch.uint8)  # 10 = never
+    waves = conv.waves_at(times, 10)
+    with torch.no_grad():
+        full = conv.potentials(waves, layer)  # [T, B, maps, H', W'] by the layer itself
     fast = moz.decision_potentials(times, layer, 10, threshold)
+    assert fast.shape[-1] == full[0, 0, 0].numel()  # one column per position
     for got, want in zip(moz.decide(fast, threshold), moz.decide(full, threshold), strict=True):
         torch.testing.assert_close(got, want)
     if float(full.max()) >= threshold:
-        torch.testing.assert_close(fast, full)
-    with pytest.raises(ConfigError, match="kernel3"):
-        moz.decision_potentials(torch.zeros(1, 4, 5, 5, dtype=torch.uint8), layer, 10, threshold)
+        torch.testing.assert_close(fast, full.flatten(3), rtol=1e-5, atol=1e-4)
+
+
+def test_decide_picks_the_largest_potential_over_maps_and_positions():
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    v = torch.zeros(3, 1, 20, 4)  # [T, B, maps, positions]
+    v[-1, 0, 13, 2] = 5.0
+    v[-1, 0, 4, 1] = 4.0
+    winner, step = moz.decide(v, 1e9)
+    assert int(winner) == 13 * 4 + 2 and int(step) == 2
+    assert int(moz.classes_of(winner, 20, 4)) == 6  # maps 12, 13 are class 6
+    keep = torch.ones(1, 20, dtype=torch.bool)
+    keep[0, 13] = False  # map 13 dropped out: the next largest decides
+    assert int(moz.decide(v, 1e9, keep)[0]) == 4 * 4 + 1

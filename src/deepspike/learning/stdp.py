@@ -78,6 +78,7 @@ from deepspike.learning.events import (
 from deepspike.learning.traces import TraceMode, before, check_mode, trace
 
 Amplitude = float | torch.Tensor
+Bounds = tuple[float, float]
 
 
 class Window(NamedTuple):
@@ -556,9 +557,14 @@ def order_stdp(
     w: torch.Tensor,
     a_plus: Amplitude = 0.004,
     a_minus: Amplitude = -0.003,
+    stabilizer: Bounds | None = (0.0, 1.0),
 ) -> torch.Tensor:
     r"""Simplified STDP (Kheradpisheh et al. 2018, eq. 3): :math:`\Delta w_{ij} = a^+ w(1-w)` if
     the pre neuron ``j`` fired at or before the post spike, else :math:`a^- w(1-w)`.
+
+    With ``stabilizer = (lo, hi)`` the factor is :math:`(w - lo)(hi - w)` (SpykeTorch's
+    general form; ``(0, 1)`` gives :math:`w(1-w)`); ``None`` drops it (additive rule, for hard
+    bounds applied after the step, as Mozafari et al. 2019 use for R-STDP with ``[0.2, 0.8]``).
 
     Args:
         pre_before: ``[R, n_in]``, 1 where the presynaptic neuron had fired by the time of the
@@ -570,7 +576,7 @@ def order_stdp(
 
     :func:`order_stdp_rows` returns the rows of the learning neurons only.
     """
-    return order_stdp_rows(pre_before, post, w, a_plus, a_minus).dense()
+    return order_stdp_rows(pre_before, post, w, a_plus, a_minus, stabilizer).dense()
 
 
 def order_stdp_rows(
@@ -579,6 +585,7 @@ def order_stdp_rows(
     w: torch.Tensor,
     a_plus: Amplitude = 0.004,
     a_minus: Amplitude = -0.003,
+    stabilizer: Bounds | None = (0.0, 1.0),
 ) -> RowDelta:
     """:func:`order_stdp` as a :class:`RowDelta`: only the neurons that learn (a non-zero
     column of ``post``) get a row, so the cost scales with the winners, not the layer."""
@@ -591,8 +598,11 @@ def order_stdp_rows(
     learners = post[:, units]
     causal = outer(_scaled(learners, a_plus), pre_before)
     anti = outer(_scaled(learners, a_minus), 1.0 - pre_before)
-    w_units = w[units]
-    rows = (causal + anti).to(w.dtype) * w_units * (1.0 - w_units)
+    rows = (causal + anti).to(w.dtype)
+    if stabilizer is not None:
+        lo, hi = stabilizer
+        w_units = w[units]
+        rows = rows * (w_units - lo) * (hi - w_units)
     return RowDelta(units, rows, w.shape[0])
 
 
@@ -628,11 +638,12 @@ def rstdp(
     reward: torch.Tensor,
     rewarded: tuple[float, float] = (0.004, -0.003),
     punished: tuple[float, float] = (0.0005, -0.004),
+    stabilizer: Bounds | None = (0.0, 1.0),
 ) -> torch.Tensor:
     """Reward-modulated STDP (Mozafari et al. 2018): :func:`order_stdp` with each row's rates
     chosen by the sign of its ``reward`` ``[R]``; see :func:`reward_amplitudes`.
     :func:`rstdp_rows` returns the rows of the learning neurons only."""
-    return rstdp_rows(pre_before, post, w, reward, rewarded, punished).dense()
+    return rstdp_rows(pre_before, post, w, reward, rewarded, punished, stabilizer).dense()
 
 
 def rstdp_rows(
@@ -642,10 +653,11 @@ def rstdp_rows(
     reward: torch.Tensor,
     rewarded: tuple[float, float] = (0.004, -0.003),
     punished: tuple[float, float] = (0.0005, -0.004),
+    stabilizer: Bounds | None = (0.0, 1.0),
 ) -> RowDelta:
     """:func:`rstdp` as a :class:`RowDelta` (see :func:`order_stdp_rows`)."""
     a_causal, a_anti = reward_amplitudes(reward.to(w.dtype), rewarded, punished)
-    return order_stdp_rows(pre_before, post, w, a_causal, a_anti)
+    return order_stdp_rows(pre_before, post, w, a_causal, a_anti, stabilizer)
 
 
 # --------------------------------------------------------------------------- probabilistic STDP

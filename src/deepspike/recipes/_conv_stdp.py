@@ -15,8 +15,9 @@ Recognition 94.
   then the convolution of the input wave, :math:`V_t = W * c^{in}_t` (weights are non-negative),
   computed for all steps in one convolution; it fires at the first step with
   :math:`V_t \ge \vartheta`. Pooling is a max over the wave.
-* **Inhibition.** At inference a position keeps only its earliest feature
-  (:func:`deepspike.learning.position_inhibition`); in learning up to ``k`` winners per image
+* **Inhibition.** At inference a position may keep only its earliest feature
+  (:func:`deepspike.learning.position_inhibition`; ``inhibit=False`` keeps every spike, as
+  the authors' SpykeTorch implementations do); in learning up to ``k`` winners per image
   are chosen with feature-wise and position-wise inhibition
   (:func:`deepspike.learning.conv_k_winners`), and each winner trains its kernel with the
   simplified STDP rule on its input patch (:func:`deepspike.learning.order_stdp`), read
@@ -195,16 +196,17 @@ class ConvStack(nn.Module):
                 w = torch.randn(conv.weight.shape, generator=generator) * std + mean
                 conv.weight.copy_(w.clamp(0.0, 1.0))
 
-    def waves(self, waves: torch.Tensor, upto: int) -> torch.Tensor:
-        """The (pooled) output wave of layer ``upto - 1`` (``upto = 0``: the input)."""
+    def waves(self, waves: torch.Tensor, upto: int, inhibit: bool = True) -> torch.Tensor:
+        """The (pooled) output wave of layer ``upto - 1`` (``upto = 0``: the input), with
+        lateral inhibition between maps (one feature per position) when ``inhibit``."""
         for spec, conv in zip(self.specs[:upto], self.convs[:upto], strict=True):
-            waves = pool(fire(potentials(waves, conv), spec, inhibit=True), spec)
+            waves = pool(fire(potentials(waves, conv), spec, inhibit), spec)
         return waves
 
-    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+    def forward(self, waves: torch.Tensor, inhibit: bool = True) -> torch.Tensor:
         """The last layer's potentials ``[T, B, maps, H, W]`` (its input through all others)."""
         last = len(self.convs) - 1
-        return potentials(self.waves(waves, last), self.convs[last])
+        return potentials(self.waves(waves, last, inhibit), self.convs[last])
 
 
 def convergence(weight: torch.Tensor) -> float:
@@ -256,9 +258,11 @@ def train_layer(
     schedule: Schedule,
     generator: torch.Generator,
     progress: bool = False,
+    inhibit: bool = True,
 ) -> dict[str, float]:
     """Train layer ``layer`` by STDP on up to ``budget`` images (several passes if needed) until
-    it converges; ``waves_of(indices)`` gives the input waves of those images."""
+    it converges; ``waves_of(indices)`` gives the input waves of those images, passed through
+    the frozen layers below with lateral inhibition when ``inhibit``."""
     conv, spec = stack.convs[layer], stack.specs[layer]
     optimizer = torch.optim.SGD([conv.weight], lr=1.0)
     seen = 0
@@ -267,7 +271,7 @@ def train_layer(
         for idx in batches(n_images, batch_size, generator):
             idx = idx[: budget - seen]
             with torch.no_grad():
-                waves_in = stack.waves(waves_of(idx), layer)
+                waves_in = stack.waves(waves_of(idx), layer, inhibit)
                 delta = winner_updates(
                     waves_in, potentials(waves_in, conv), conv, spec, schedule.rates(seen)
                 )

@@ -5,19 +5,26 @@ recognition using reward-modulated spike-timing-dependent plasticity in deep con
 networks*, Pattern Recognition 94, 87-95 (MNIST: 97.2 %); R-STDP after Mozafari et al. (2018),
 IEEE TNNLS 29(12).
 
-Protocol (machinery in :mod:`deepspike.recipes._conv_stdp`):
+Protocol (machinery in :mod:`deepspike.recipes._conv_stdp`); where the paper is silent the
+recipe follows the authors' own re-implementation (SpykeTorch, ``MozafariDeep.py``):
 
-1. six DoG channels (ON/OFF at three scales, 3x3, 7x7, 13x13) and intensity-to-latency coding;
-2. conv1 (30 maps 5x5, threshold 15, 5 winners, radius 3) and conv2 (250 maps 3x3, threshold 10,
-   8 winners, radius 1) trained layer by layer by unsupervised STDP, each followed by max-pooling;
-3. conv3: 200 decision neurons, 20 per class, trained by R-STDP
-   (:func:`deepspike.learning.rstdp`): the neuron that fires first decides; a correct decision is
-   rewarded (STDP, :math:`a_r^+ = 0.004`, :math:`a_r^- = -0.003`), a wrong one punished
-   (anti-STDP, :math:`a_p^+ = 0.0005`, :math:`a_p^- = -0.004`); the rates are scaled each epoch by
-   the previous epoch's miss and hit fractions, and half the decision maps are dropped out for
-   each training image;
-4. the class is that of the earliest spike in conv3 (ties and silent images go to the largest
-   potential). No classifier is trained on top.
+1. six DoG channels (ON/OFF at three scales, 3x3, 7x7, 13x13) and intensity-to-latency coding
+   over 15 steps;
+2. conv1 (30 maps 5x5, threshold 15, 5 winners, radius 3), 2x2 max-pooling, conv2 (250 maps
+   3x3, threshold 10, 8 winners, radius 1), 3x3 max-pooling; trained layer by layer by
+   unsupervised STDP. Lateral inhibition picks the learning winners only: at inference, and
+   as the input of the layers above, every neuron that reaches threshold fires
+   (``lateral_inhibition = False``);
+3. conv3: 200 decision maps, 20 per class, 5x5 kernels over conv2's 4x4 pooled output padded
+   by 2 (16 positions), non-leaky with no threshold (``threshold3 = 1e9``): the neuron with the
+   largest potential at the end of the window, over all maps and positions, decides;
+4. conv3 learns by R-STDP (:func:`deepspike.learning.rstdp`, only the deciding neuron's row, on
+   its input patch at the winning position): a correct decision is rewarded (STDP,
+   :math:`a_r^+ = 0.004`, :math:`a_r^- = -0.003`), a wrong one punished (anti-STDP,
+   :math:`a_p^+ = 0.0005`, :math:`a_p^- = -0.004`), additively with weights clipped to
+   ``[0.2, 0.8]``; every ``adapt_every`` = 1000 images the rates are rescaled, rewards by the
+   miss fraction and punishments by the hit fraction of the last 1000 decisions;
+5. the class is that of the deciding map. No classifier is trained on top.
 """
 
 from __future__ import annotations
@@ -76,7 +83,9 @@ def specs(c: Mapping[str, Any]) -> list[conv.ConvSpec]:
             c["pool2"],
             0,
         ),
-        conv.ConvSpec(c["decision_maps"], c["kernel3"], c["threshold3"], 0, 1, 0, pool=0),
+        conv.ConvSpec(
+            c["decision_maps"], c["kernel3"], c["threshold3"], c["padding3"], 1, 0, pool=0
+        ),
     ]
 
 
@@ -91,30 +100,35 @@ def front_end(c: Mapping[str, Any], images: torch.Tensor) -> torch.Tensor:
 
 
 def decide(v: torch.Tensor, threshold: float, keep: torch.Tensor | None = None):
-    """The deciding neuron ``[B]`` of decision potentials ``v`` ``[T, B, maps, 1, 1]`` (earliest
-    spike, then largest potential) and its spike step (``T - 1`` if silent)."""
-    v = v.flatten(2)  # [T, B, maps]
+    """The deciding neuron of decision potentials ``v`` ``[T, B, maps, ...]`` (earliest spike,
+    then largest potential; over maps and positions) as a flat index into ``maps x positions``
+    ``[B]``, and its spike step (``T - 1`` if silent). ``keep`` ``[B, maps]`` drops maps out."""
+    steps, batch, maps = v.shape[:3]
+    v = v.reshape(steps, batch, maps, -1)  # [T, B, maps, P]
     fired = (v >= threshold).to(v.dtype)
     times = conv.first_times(fired)
-    silent = torch.full_like(times, float(v.shape[0] - 1))
+    silent = torch.full_like(times, float(steps - 1))
     times = torch.where(torch.isfinite(times), times, silent)
     score = earliest_first(times, conv.value_at(v, times))
     if keep is not None:
-        score = score.masked_fill(~keep, -torch.inf)
-    winner = score.argmax(1)
-    return winner, times.gather(1, winner.unsqueeze(1)).squeeze(1)
+        score = score.masked_fill(~keep.unsqueeze(2), -torch.inf)
+    winner = score.flatten(1).argmax(1)
+    return winner, times.flatten(1).gather(1, winner.unsqueeze(1)).squeeze(1)
 
 
-def classes_of(winners: torch.Tensor, maps: int) -> torch.Tensor:
-    return winners // (maps // N_CLASSES)
+def classes_of(winners: torch.Tensor, maps: int, positions: int = 1) -> torch.Tensor:
+    """The class of flat winners ``map * positions + position``: 20 consecutive maps a class."""
+    return (winners // positions) // (maps // N_CLASSES)
 
 
 @torch.no_grad()
 def predict(c, stack: conv.ConvStack, images: torch.Tensor) -> torch.Tensor:
     out = []
     for i in range(0, len(images), c["batch_size_eval"]):
-        v = stack(front_end(c, images[i : i + c["batch_size_eval"]]))
-        out.append(classes_of(decide(v, c["threshold3"])[0], c["decision_maps"]))
+        v = stack(front_end(c, images[i : i + c["batch_size_eval"]]), c["lateral_inhibition"])
+        positions = v[0, 0, 0].numel()
+        winner = decide(v, c["threshold3"])[0]
+        out.append(classes_of(winner, c["decision_maps"], positions))
     return torch.cat(out)
 
 
@@ -129,75 +143,97 @@ def decision_inputs(c, stack: conv.ConvStack, images: torch.Tensor) -> torch.Ten
     layer, size = len(stack.convs) - 1, c["batch_size_eval"]
     out = None
     for i in range(0, len(images), size):
-        times = conv.wave_times(stack.waves(front_end(c, images[i : i + size]), layer))
+        waves = stack.waves(front_end(c, images[i : i + size]), layer, c["lateral_inhibition"])
+        times = conv.wave_times(waves)
         if out is None:  # one buffer: small kept pieces would fragment the heap
             out = times.new_empty((len(images), *times.shape[1:]))
         out[i : i + len(times)] = times
     return out if out is not None else torch.zeros(0, dtype=torch.uint8)
 
 
+def patches(x: torch.Tensor, conv3: torch.nn.Conv2d) -> torch.Tensor:
+    """The decision layer's input patches ``[B, C*k*k, P]`` of maps ``x`` ``[B, C, H, W]``."""
+    return F.unfold(x, conv3.kernel_size, padding=conv3.padding)
+
+
 def decision_potentials(
     times: torch.Tensor, conv3: torch.nn.Conv2d, steps: int, threshold: float
 ) -> torch.Tensor:
-    """Potentials ``[T, B, maps]`` of the decision layer for input first-spike steps ``times``
-    ``[B, C, k, k]`` (:func:`decision_inputs`); its kernel covers the whole input (one
-    position), so :math:`V_t = W c_t` is a matrix product (the waves :math:`c_t` are
-    cumulative: no sum over time).
+    """Potentials ``[T, B, maps, P]`` of the decision layer at its ``P`` positions, for input
+    first-spike steps ``times`` ``[B, C, H, W]`` (:func:`decision_inputs`):
+    :math:`V_t = W X_t` with :math:`X_t` the unfolded cumulative input wave at step ``t``.
 
     The weights are non-negative and the waves only grow, so potentials never decrease: when
     no neuron reaches ``threshold`` at the last step, none fires earlier, and the last step's
     potentials stand for every step (one product instead of ``T``; the decision is the same).
     """
-    kernel = tuple(conv3.weight.shape[2:])
-    if tuple(times.shape[2:]) != kernel:
-        raise ConfigError(
-            f"the decision layer's kernel {kernel} must cover its input "
-            f"{tuple(times.shape[2:])}; set kernel3 to conv2's pooled output size"
-        )
     weight = conv3.weight.detach().flatten(1)
-    last = (times.flatten(1) < steps).to(weight.dtype) @ weight.T
+    last = weight @ patches((times < steps).to(weight.dtype), conv3)
     if bool((last < threshold).all()):
         return last.expand(steps, *last.shape)
-    return conv.waves_at(times, steps).flatten(2) @ weight.T
+    waves = conv.waves_at(times, steps)
+    cols = patches(waves.flatten(0, 1), conv3)
+    return (weight @ cols).reshape(steps, len(times), *last.shape[1:])
 
 
-def _rstdp_epoch(ctx, stack, inputs, y, rates) -> tuple[int, int]:
-    """One epoch of R-STDP on the decision layer, on ``inputs`` from :func:`decision_inputs`;
-    returns (hits, misses). Only the deciding neuron's weights change (:func:`rstdp_rows`)."""
+def _rstdp_chunk(ctx, stack, inputs, y, order, rates) -> tuple[int, int]:
+    """R-STDP on the decision layer for the images ``order`` of ``inputs``
+    (:func:`decision_inputs`); returns (hits, misses). Only the deciding neuron's weights
+    change (:func:`rstdp_rows`), from its input patch at the position where it won."""
     c, layer = ctx.config, len(stack.convs) - 1
     conv3, spec = stack.convs[layer], stack.specs[layer]
     optimizer = torch.optim.SGD([conv3.weight], lr=1.0)
+    bounds = (c["rstdp_w_min"], c["rstdp_w_max"])
+    stabilizer = bounds if c["rstdp_stabilizer"] else None
     hits = misses = 0
-    for idx in conv.batches(len(inputs), c["batch_size"], ctx.generator):
+    for start in range(0, len(order), c["batch_size"]):
+        idx = order[start : start + c["batch_size"]]
         with torch.no_grad():
             times = inputs[idx]
             v = decision_potentials(times, conv3, c["timesteps"], spec.threshold)
             keep = torch.rand(len(idx), spec.maps, generator=ctx.generator) >= c["dropout"]
             winner, t = decide(v, spec.threshold, keep)
-            reward = torch.where(classes_of(winner, spec.maps) == y[idx], 1.0, -1.0)
-            pre = (times.flatten(1) <= t.unsqueeze(1)).float()  # inputs fired by step t
-            post = F.one_hot(winner, spec.maps).float()
-            delta = rstdp_rows(pre, post, conv3.weight.detach().flatten(1), reward, *rates)
-        apply_update(conv3.weight, delta.rows, optimizer, (0.0, 1.0), delta.units)
+            positions = v.shape[-1]
+            reward = torch.where(classes_of(winner, spec.maps, positions) == y[idx], 1.0, -1.0)
+            fired_by_t = (times <= t.reshape(-1, 1, 1, 1)).float()  # inputs fired by step t
+            pre = patches(fired_by_t, conv3)[torch.arange(len(idx)), :, winner % positions]
+            post = F.one_hot(winner // positions, spec.maps).float()
+            delta = rstdp_rows(
+                pre, post, conv3.weight.detach().flatten(1), reward, *rates, stabilizer
+            )
+        apply_update(conv3.weight, delta.rows, optimizer, bounds, delta.units)
         hits += int((reward > 0).sum())
         misses += int((reward < 0).sum())
     return hits, misses
 
 
+def adaptive_rates(c: Mapping[str, Any], hit_rate: float):
+    """R-STDP rates scaled by the recent miss and hit fractions (Mozafari et al. 2019): reward
+    learns fast while the layer errs, punishment once it is mostly right."""
+    miss_rate = 1.0 - hit_rate
+    rewarded = (c["a_r_plus"] * miss_rate, c["a_r_minus"] * miss_rate)
+    punished = (c["a_p_plus"] * hit_rate, c["a_p_minus"] * hit_rate)
+    return rewarded, punished
+
+
 def _train_decision(ctx, stack, x, y) -> dict[str, Any]:
+    """``rstdp_epochs`` passes of R-STDP; the rates follow the hit rate of the previous
+    ``adapt_every`` images (chance, 1/10, before the first)."""
     c = ctx.config
-    rewarded, punished = (c["a_r_plus"], c["a_r_minus"]), (c["a_p_plus"], c["a_p_minus"])
-    hit_rate, history = 0.5, []
+    hit_rate, history = 1.0 / N_CLASSES, []
+    with torch.no_grad():  # R-STDP's hard bounds hold from the start
+        stack.convs[-1].weight.clamp_(c["rstdp_w_min"], c["rstdp_w_max"])
     inputs = decision_inputs(c, stack, x)
     for _ in tqdm(range(c["rstdp_epochs"]), desc="R-STDP", disable=not ctx.progress):
-        miss_rate = 1.0 - hit_rate
-        rates = (
-            tuple(a * miss_rate for a in rewarded),
-            tuple(a * hit_rate for a in punished),
-        )
-        hits, misses = _rstdp_epoch(ctx, stack, inputs, y, rates)
-        hit_rate = hits / max(hits + misses, 1)
-        history.append(round(100.0 * hit_rate, 2))
+        order = torch.randperm(len(inputs), generator=ctx.generator)
+        epoch_hits = 0
+        for start in range(0, len(order), c["adapt_every"]):
+            chunk = order[start : start + c["adapt_every"]]
+            rates = adaptive_rates(c, hit_rate)
+            hits, misses = _rstdp_chunk(ctx, stack, inputs, y, chunk, rates)
+            hit_rate = hits / max(hits + misses, 1)
+            epoch_hits += hits
+        history.append(round(100.0 * epoch_hits / max(len(order), 1), 2))
     return {"rstdp_train_accuracy": history}
 
 
@@ -226,6 +262,7 @@ def _train(ctx: Context) -> Outcome:
             schedule,
             ctx.generator,
             ctx.progress,
+            inhibit=c["lateral_inhibition"],
         )
     stats.update(_train_decision(ctx, stack, x_train, y_train))
     accuracy, cost = _measure(ctx, stack, test_set)
@@ -281,6 +318,9 @@ _DIGITS = {
     "pool2": 2,
     "decision_maps": 50,
     "kernel3": 2,
+    "padding3": 0,
+    # 8x8 digits with low thresholds: without inhibition every conv2 neuron fires
+    "lateral_inhibition": True,
     "double_every": 100,
     "a_r_plus": 0.04,
     "a_r_minus": -0.03,
@@ -311,7 +351,7 @@ RECIPE = register(
             "k1": 5,
             "radius1": 3,
             "pool1": 2,
-            "pool1_padding": 1,
+            "pool1_padding": 0,
             "maps2": 250,
             "kernel2": 3,
             "threshold2": 10.0,
@@ -320,7 +360,9 @@ RECIPE = register(
             "pool2": 3,
             "decision_maps": 200,
             "kernel3": 5,
+            "padding3": 2,
             "threshold3": 1e9,
+            "lateral_inhibition": False,
             "a_plus": 0.004,
             "a_minus": -0.003,
             "double_every": 500,
@@ -331,7 +373,11 @@ RECIPE = register(
             "a_r_minus": -0.003,
             "a_p_plus": 0.0005,
             "a_p_minus": -0.004,
-            "dropout": 0.5,
+            "rstdp_w_min": 0.2,
+            "rstdp_w_max": 0.8,
+            "rstdp_stabilizer": False,
+            "adapt_every": 1000,
+            "dropout": 0.0,
             "rstdp_epochs": 30,
             "batch_size": 1,
             "batch_size_eval": 8,  # small batches keep [T, B, maps, H, W] in cache: 2x faster
@@ -346,6 +392,7 @@ RECIPE = register(
             "rstdp_epochs": 12,
             "batch_size": 8,
             "n_train": 600,
+            "adapt_every": 200,
             # 600 images give the decision layer few updates per epoch: larger R-STDP rates
             "a_r_plus": 0.1,
             "a_r_minus": -0.075,
