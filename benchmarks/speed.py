@@ -3,7 +3,7 @@
 the hardware limit, on CPU.
 
     python benchmarks/speed.py [--quick] [--out benchmarks/results] [--threads 2]
-                               [--data-dir DIR] [--cases mlp_train cnn_train ...]
+                               [--data-dir DIR] [--cases mlp_train cnn_train ...] [--merge]
 
 All libraries run in this one process on the same inputs, with the same warm-up and repeats;
 times are the median (and minimum) over repeats. Writes ``cpu.json`` and ``cpu.md`` to ``--out``
@@ -14,6 +14,7 @@ to import is recorded as unavailable with the reason. See ``benchmarks/README.md
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -43,6 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cases", nargs="+", choices=list(CASES), default=list(CASES), help="cases to run"
     )
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other cases' results already in OUT/cpu.json; replace only these cases",
+    )
+    parser.add_argument(
         "--system-malloc",
         action="store_true",
         help="leave glibc malloc's defaults (fresh mmap pages for large tensors every step)",
@@ -70,6 +76,21 @@ def new_results(
     }
 
 
+def merged(path: Path, fresh: dict[str, Any]) -> dict[str, Any]:
+    """The results at ``path`` (if any) updated with ``fresh``'s header, the cases about to run
+    replacing theirs; a file from the other grid (``--quick`` or not) is refused."""
+    if not path.exists():
+        return fresh
+    previous = json.loads(path.read_text())
+    if previous.get("quick") != fresh["quick"]:
+        raise SystemExit(
+            f"{path} holds a {'quick' if previous.get('quick') else 'full'} run; "
+            "--merge needs the same grid (add or drop --quick)"
+        )
+    libraries = {**previous.get("libraries", {}), **fresh["libraries"]}
+    return {**previous, **fresh, "libraries": libraries}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     kept = not args.system_malloc and runtime.keep_freed_memory()
@@ -86,6 +107,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name, status in ctx.statuses.items():
         log(f"{name:<13} {status.version or '-':<12} {'ok' if status.available else status.reason}")
     results = new_results(args, settings, ctx, allocator)
+    if args.merge:
+        results = merged(args.out / report.JSON_FILE, results)
     for index, name in enumerate(args.cases, start=1):
         log(f"[{index}/{len(args.cases)}] {name}")
         start = time.perf_counter()

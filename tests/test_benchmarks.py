@@ -357,3 +357,20 @@ def test_cli_options(tmp_path):
     assert (args.quick, args.threads, args.out, args.cases) == (True, 1, tmp_path, ["stdp"])
     with pytest.raises(SystemExit):
         speed.parse_args(["--threads", "0"])
+
+
+def test_merge_keeps_other_cases_and_refuses_the_other_grid(tmp_path):
+    import json
+
+    import speed
+
+    path = tmp_path / "cpu.json"
+    previous = {"quick": False, "libraries": {"bindsnet": {"available": False}}, "mlp_train": 1}
+    path.write_text(json.dumps(previous))
+    fresh = {"quick": False, "libraries": {"bindsnet": {"available": True}}, "created": "now"}
+    out = speed.merged(path, fresh)
+    assert out["mlp_train"] == 1 and out["created"] == "now"
+    assert out["libraries"]["bindsnet"] == {"available": True}
+    with pytest.raises(SystemExit, match="quick"):
+        speed.merged(path, {**fresh, "quick": True})
+    assert speed.merged(tmp_path / "absent.json", fresh) is fresh

@@ -28,7 +28,7 @@ MAX_RATE_HZ = 63.75
 BATCHED = 16
 BINDSNET_HINT = (
     " (not in the peers extra: BindsNET 0.3.4 requires torch>=2.14; "
-    "see benchmarks/README.md to install it by hand)"
+    "install it beside it with benchmarks/bindsnet_side.sh, see benchmarks/README.md)"
 )
 
 
