@@ -10,6 +10,12 @@ from deepspike.layers import Linear, synapse
 from deepspike.neurons import LIFParams, run
 
 
+@pytest.fixture(autouse=True)
+def small_layers_are_event_driven(monkeypatch) -> None:
+    """These tests use small layers, which stay dense by default (EVENT_MIN_SYNAPSES)."""
+    monkeypatch.setattr(synapse, "EVENT_MIN_SYNAPSES", 0)
+
+
 @pytest.fixture
 def event_calls(monkeypatch) -> list[int]:
     """Counts the outputs computed by the event path (a spy around ``event_linear``)."""
@@ -180,3 +186,13 @@ def test_accumulate_spikes_kernel_status_codes(compiled: bool) -> None:
     x[1, 0] = 0.0
     assert kernel(x.numpy(), table, no_bias, 10, y.numpy()) == 3
     torch.testing.assert_close(y, x @ torch.from_numpy(table))
+
+
+def test_layers_below_the_minimum_size_stay_dense(monkeypatch, event_calls) -> None:
+    monkeypatch.setattr(synapse, "EVENT_MIN_SYNAPSES", 50 * 20 + 1)
+    x = (torch.rand(5, 2, 50) < 0.05).float()
+    with torch.no_grad():
+        Linear(50, 20)(x)
+        assert event_calls == []
+        Linear(51, 20)(x.new_zeros(5, 2, 51))
+    assert len(event_calls) == 1

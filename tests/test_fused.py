@@ -403,3 +403,29 @@ def test_truncated_bptt_validation_and_edge_cases() -> None:
     whole = run(LIFParams(), x)
     assert torch.equal(run(LIFParams(), x, bptt_window=10).spikes, whole.spikes)
     assert torch.equal(run(LIFParams(), x, bptt_window=3).spikes, whole.spikes)
+
+
+@pytest.mark.parametrize("kind", ["IF", "LIF"])
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_float_parameter_inference_path_is_bit_identical(kind, reset, dtype, monkeypatch) -> None:
+    from deepspike.neurons.fused import cpu_numba
+
+    calls = []
+    original = cpu_numba.infer
+    monkeypatch.setattr(cpu_numba, "infer", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setenv(ENV_VAR, "numba")
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(30, 4, 9, generator=g) * 0.9).to(dtype)
+    model = _model(kind, reset, False, FastSigmoid(), 7.0, 1.0)
+    state = model.initial_state(x[0])._replace(v=torch.rand(4, 9, generator=g).to(dtype))
+    ref = step_loop(model, x, state)
+    with torch.no_grad():
+        got = model.multi_step(x, state)
+    assert calls == [1]  # the lean path ran
+    assert ref.spikes.sum() > 20
+    assert torch.equal(got.spikes, ref.spikes) and got.spikes.dtype == dtype
+    assert torch.equal(got.state.v, ref.state.v)
+    x.requires_grad_()
+    model.multi_step(x, state).spikes.sum().backward()  # a gradient: the general path
+    assert calls == [1] and x.grad is not None

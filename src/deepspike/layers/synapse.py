@@ -30,6 +30,11 @@ EVENT_THRESHOLD = 0.1
 the event-driven path; the crossover measured on 2 CPU threads (``docs/kernels.md``)."""
 
 
+EVENT_MIN_SYNAPSES = 1 << 16
+"""Layers with fewer synapses (``in x out``) stay dense: their GEMM costs less than the event
+path's fixed cost (at batch 1 and 25 steps, an 800 -> 10 layer took 19 us dense against 30 us
+event-driven on 2 CPU threads; ``docs/kernels.md``)."""
+
 EVENT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
 
 
@@ -190,7 +195,8 @@ class Linear(nn.Linear):
 
     def _event_driven(self, x: torch.Tensor) -> bool:
         """Whether the event path may run: no gradient needed, a CPU input of the weight's
-        float32/float64 dtype, and a non-zero threshold (activity and binary values are
+        float32/float64 dtype, at least :data:`EVENT_MIN_SYNAPSES` synapses, and a non-zero
+        threshold (activity and binary values are
         checked by the kernel itself)."""
         weight, bias = self.weight, self.bias
         if torch.is_grad_enabled() and (
@@ -199,6 +205,7 @@ class Linear(nn.Linear):
             return False
         return (
             self.event_threshold > 0.0
+            and self.in_features * self.out_features >= EVENT_MIN_SYNAPSES
             and x.dtype in EVENT_DTYPES
             and x.dtype == weight.dtype
             and x.device.type == "cpu"

@@ -57,7 +57,7 @@ def front_end(c: Mapping[str, Any], images: torch.Tensor) -> torch.Tensor:
 
 def features(c: Mapping[str, Any], stack: conv.ConvStack, images: torch.Tensor) -> torch.Tensor:
     """conv2's final potentials, max-pooled: ``[B, maps2]`` (global) or finer."""
-    v = stack(front_end(c, images))[-1]
+    v = stack(front_end(c, images), c["lateral_inhibition"])[-1]
     if c["readout_pool"] <= 0:
         return v.amax(dim=(2, 3))
     return F.max_pool2d(v, c["readout_pool"], ceil_mode=True).flatten(1)
@@ -111,6 +111,7 @@ def _train(ctx: Context) -> Outcome:
             _schedule(c),
             ctx.generator,
             ctx.progress,
+            inhibit=c["lateral_inhibition"],
         )
     train_features = all_features(c, stack, x_train, c["batch_size_eval"])
     readout = conv.LinearReadout.fit_svm(train_features, y_train, c["svm_c"])
@@ -177,6 +178,7 @@ RECIPE = register(
             "k2": 8,
             "radius2": 1,
             "readout_pool": 3,
+            "lateral_inhibition": True,
             "a_plus": 0.004,
             "a_minus": -0.003,
             "double_every": 500,

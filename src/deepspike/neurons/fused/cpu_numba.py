@@ -30,6 +30,9 @@ compile on their first call (a few seconds per dtype) and the machine code is ca
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import torch
@@ -273,3 +276,59 @@ def backward(
         *map(_np, (dv_carry, da_carry, grad_beta, grad_x)),
     )
     scan_backward(*args)
+
+
+class FloatPlan(NamedTuple):
+    """The operands of an inference scan whose parameters are plain floats, prepared once."""
+
+    beta: np.ndarray
+    v_th: np.ndarray
+    consts: np.ndarray
+    none1: np.ndarray  # [0]: ALIF's state and parameters, unused
+    none2: np.ndarray  # [1, 0]: ALIF's outputs, unused
+
+
+@functools.lru_cache(maxsize=128)
+def float_plan(beta: float, v_th: float, v_reset: float, n: int, dtype: torch.dtype) -> FloatPlan:
+    """:class:`FloatPlan` for ``n`` neurons, cached (the kernel never writes its operands).
+    The vectors hold the values :func:`torch.full` would: the same rounding to ``dtype``."""
+    np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+    return FloatPlan(
+        np.full(n, beta, dtype=np_dtype),
+        np.full(n, v_th, dtype=np_dtype),
+        np.array([v_reset, 0.0, 1.0], dtype=np_dtype),
+        np.empty(0, dtype=np_dtype),
+        np.empty((1, 0), dtype=np_dtype),
+    )
+
+
+def infer(
+    x: torch.Tensor, v0: torch.Tensor, plan: FloatPlan, reset_code: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes ``[T, M]`` and final membrane ``[M]`` of a non-adaptive scan with float
+    parameters and nothing to differentiate: :func:`scan_forward` called on the cached
+    operands of ``plan`` and outputs allocated as numpy arrays, so a small layer's call costs
+    little more than the kernel (the general path converts and allocates 16 operands)."""
+    n_steps, n = x.shape
+    spikes = np.empty((n_steps, n), dtype=plan.beta.dtype)
+    v_out = np.empty((1, n), dtype=plan.beta.dtype)
+    h = np.empty((1, n), dtype=plan.beta.dtype)
+    scan_forward(
+        x.numpy(),
+        v0.numpy(),
+        plan.none1,
+        plan.beta,
+        plan.v_th,
+        plan.none1,
+        plan.none1,
+        plan.none1,
+        plan.consts,
+        reset_code,
+        False,
+        spikes,
+        v_out,
+        plan.none2,
+        h,
+        plan.none2,
+    )
+    return torch.from_numpy(spikes), torch.from_numpy(v_out).view(n)

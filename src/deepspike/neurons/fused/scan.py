@@ -246,6 +246,34 @@ def _state_ok(field: torch.Tensor | None, like: torch.Tensor) -> bool:
     )
 
 
+def _float_inference(
+    inputs: torch.Tensor,
+    v0: torch.Tensor,
+    beta: Param,
+    v_th: Param,
+    v_reset: float,
+    reset: str,
+) -> ScanResult | None:
+    """The numba scan for inference with plain-float parameters
+    (:func:`deepspike.neurons.fused.cpu_numba.infer`); ``None`` where it does not apply (a
+    tensor parameter, a state that does not match, or a gradient to track)."""
+    if isinstance(beta, torch.Tensor) or isinstance(v_th, torch.Tensor):
+        return None
+    if torch.is_grad_enabled() and (inputs.requires_grad or v0.requires_grad):
+        return None
+    slice_shape = inputs.shape[1:]
+    if v0.shape != slice_shape or v0.dtype != inputs.dtype or v0.device != inputs.device:
+        return None
+    from deepspike.neurons.fused import cpu_numba
+
+    n_steps, n = inputs.shape[0], slice_shape.numel()
+    plan = cpu_numba.float_plan(float(beta), float(v_th), float(v_reset), n, inputs.dtype)
+    x = inputs.detach().reshape(n_steps, n).contiguous()
+    v0_flat = v0.detach().reshape(n).contiguous()
+    spikes, v = cpu_numba.infer(x, v0_flat, plan, RESET_CODES[reset])
+    return ScanResult(spikes.view(n_steps, *slice_shape), v.view(slice_shape), None)
+
+
 def threshold_scan(
     inputs: torch.Tensor,
     v0: torch.Tensor,
@@ -274,6 +302,10 @@ def threshold_scan(
     chosen = select_backend(inputs, backend)
     if chosen is None:
         return None
+    if chosen.name == "numba" and adaptation is None and not record:
+        lean = _float_inference(inputs, v0, beta, v_th, v_reset, reset)
+        if lean is not None:
+            return lean
     slice_shape = inputs.shape[1:]
     like = inputs[0]
     a0 = adaptation[0] if adaptation is not None else None
