@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from deepspike import runner
 from deepspike.errors import CheckpointError, ConfigError
@@ -226,3 +227,43 @@ def test_decide_picks_the_largest_potential_over_maps_and_positions():
     keep = torch.ones(1, 20, dtype=torch.bool)
     keep[0, 13] = False  # map 13 dropped out: the next largest decides
     assert int(moz.decide(v, 1e9, keep)[0]) == 4 * 4 + 1
+
+
+def test_without_inhibition_the_final_wave_alone_gives_the_same_decisions():
+    from deepspike import data
+    from deepspike.recipes import mozafari2019_rstdp as moz
+    from deepspike.recipes.registry import get_recipe
+
+    c = dict(get_recipe("mozafari2019-rstdp").config({}, "smoke"))
+    c.update(lateral_inhibition=False, threshold1=8.0, threshold2=40.0)
+    assert moz.only_the_final_wave_decides(c)
+    g = torch.Generator().manual_seed(4)
+    stack = moz.build(c)
+    stack.initialise(g, mean=0.5, std=0.3)
+    images = data.load("digits", "train")[0][:12].float()
+    fast = moz.decision_inputs(c, stack, images)
+    slow = moz.decision_inputs({**c, "threshold3": 10.0}, stack, images)  # every step
+    steps = c["timesteps"]
+    assert 0 < int((slow < steps).sum()) < slow.numel()  # some inputs fired, not all
+    assert torch.equal(fast < steps, slow < steps)
+    with torch.no_grad():
+        full = stack(moz.front_end(c, images), inhibit=False)
+    want = moz.classes_of(moz.decide(full, c["threshold3"])[0], c["decision_maps"], 1)
+    assert torch.equal(moz.predict(c, stack, images), want)
+
+
+def test_kheradpisheh_features_without_inhibition_need_only_the_final_wave():
+    from deepspike import data
+    from deepspike.recipes import kheradpisheh2018_sdnn as kh
+    from deepspike.recipes.registry import get_recipe
+
+    c = {**get_recipe("kheradpisheh2018-sdnn").config({}, "smoke"), "lateral_inhibition": False}
+    stack = kh.build(c)
+    stack.initialise(torch.Generator().manual_seed(5), mean=0.5, std=0.3)
+    images = data.load("digits", "train")[0][:10].float()
+    with torch.no_grad():
+        full = stack(kh.front_end(c, images), inhibit=False)[-1]  # all T steps
+        want = F.max_pool2d(full, c["readout_pool"], ceil_mode=True).flatten(1)
+        got = kh.features(c, stack, images)
+    assert float(want.abs().sum()) > 0
+    torch.testing.assert_close(got, want)

@@ -57,7 +57,12 @@ def front_end(c: Mapping[str, Any], images: torch.Tensor) -> torch.Tensor:
 
 def features(c: Mapping[str, Any], stack: conv.ConvStack, images: torch.Tensor) -> torch.Tensor:
     """conv2's final potentials, max-pooled: ``[B, maps2]`` (global) or finer."""
-    v = stack(front_end(c, images), c["lateral_inhibition"])[-1]
+    waves = front_end(c, images)
+    if not c["lateral_inhibition"]:
+        # without inhibition every step is computed on its own, and the final potentials
+        # follow from the final (cumulative) input wave alone: one step instead of T
+        waves = waves[-1:]
+    v = stack(waves, c["lateral_inhibition"])[-1]
     if c["readout_pool"] <= 0:
         return v.amax(dim=(2, 3))
     return F.max_pool2d(v, c["readout_pool"], ceil_mode=True).flatten(1)

@@ -125,7 +125,10 @@ def classes_of(winners: torch.Tensor, maps: int, positions: int = 1) -> torch.Te
 def predict(c, stack: conv.ConvStack, images: torch.Tensor) -> torch.Tensor:
     out = []
     for i in range(0, len(images), c["batch_size_eval"]):
-        v = stack(front_end(c, images[i : i + c["batch_size_eval"]]), c["lateral_inhibition"])
+        waves = front_end(c, images[i : i + c["batch_size_eval"]])
+        if only_the_final_wave_decides(c):
+            waves = waves[-1:]  # the decision is the last step's (see decision_inputs)
+        v = stack(waves, c["lateral_inhibition"])
         positions = v[0, 0, 0].numel()
         winner = decide(v, c["threshold3"])[0]
         out.append(classes_of(winner, c["decision_maps"], positions))
@@ -141,14 +144,29 @@ def decision_inputs(c, stack: conv.ConvStack, images: torch.Tensor) -> torch.Ten
     computed once, not once per epoch.
     """
     layer, size = len(stack.convs) - 1, c["batch_size_eval"]
+    final_only = only_the_final_wave_decides(c)
     out = None
     for i in range(0, len(images), size):
-        waves = stack.waves(front_end(c, images[i : i + size]), layer, c["lateral_inhibition"])
-        times = conv.wave_times(waves)
+        waves = front_end(c, images[i : i + size])
+        if final_only:  # one step instead of T; an input that fired is marked as at step 0
+            waves = waves[-1:]
+        times = conv.wave_times(stack.waves(waves, layer, c["lateral_inhibition"]))
+        if final_only:
+            times = torch.where(times == 0, 0, c["timesteps"]).to(torch.uint8)
         if out is None:  # one buffer: small kept pieces would fragment the heap
             out = times.new_empty((len(images), *times.shape[1:]))
         out[i : i + len(times)] = times
     return out if out is not None else torch.zeros(0, dtype=torch.uint8)
+
+
+def only_the_final_wave_decides(c: Mapping[str, Any]) -> bool:
+    """Whether the decision layer's input matters only through which inputs fired by the last
+    step: without lateral inhibition every step is computed on its own (the final wave follows
+    from the final input wave), and a threshold above any reachable potential (weights at most
+    1) means no decision neuron fires, so the last step alone decides and every input that
+    fired counts as before the decision in R-STDP."""
+    reachable = c["maps2"] * c["kernel3"] ** 2
+    return not c["lateral_inhibition"] and c["threshold3"] > reachable
 
 
 def patches(x: torch.Tensor, conv3: torch.nn.Conv2d) -> torch.Tensor:
