@@ -267,3 +267,16 @@ def test_kheradpisheh_features_without_inhibition_need_only_the_final_wave():
         got = kh.features(c, stack, images)
     assert float(want.abs().sum()) > 0
     torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(("size", "padding"), [(4, 2), (5, 0), (3, 1)])
+def test_patch_at_is_the_unfolded_column_of_the_position(size, padding):
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    g = torch.Generator().manual_seed(8)
+    conv3 = torch.nn.Conv2d(3, 4, 3 if size == 3 else 5, padding=padding, bias=False)
+    x = torch.rand(5, 3, size, size, generator=g)
+    columns = moz.patches(x, conv3)  # [B, C*k*k, P]
+    position = torch.randint(0, columns.shape[-1], (5,), generator=g)
+    want = columns[torch.arange(5), :, position]
+    torch.testing.assert_close(moz.patch_at(x, conv3, position), want, rtol=0, atol=0)

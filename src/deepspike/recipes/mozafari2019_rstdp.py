@@ -174,6 +174,20 @@ def patches(x: torch.Tensor, conv3: torch.nn.Conv2d) -> torch.Tensor:
     return F.unfold(x, conv3.kernel_size, padding=conv3.padding)
 
 
+def patch_at(x: torch.Tensor, conv3: torch.nn.Conv2d, position: torch.Tensor) -> torch.Tensor:
+    """The input patches ``[B, C*k*k]`` of maps ``x`` ``[B, C, H, W]`` at one output
+    ``position`` (flat, row-major) per sample: the columns of :func:`patches` chosen, sliced
+    from the padded maps without unfolding every position."""
+    (kh, kw), (ph, pw) = conv3.kernel_size, conv3.padding
+    padded = F.pad(x, (pw, pw, ph, ph))
+    width = padded.shape[-1] - kw + 1
+    rows = [
+        padded[b, :, int(p) // width : int(p) // width + kh, int(p) % width : int(p) % width + kw]
+        for b, p in enumerate(position)
+    ]
+    return torch.stack(rows).flatten(1)
+
+
 def decision_potentials(
     times: torch.Tensor, conv3: torch.nn.Conv2d, steps: int, threshold: float
 ) -> torch.Tensor:
@@ -209,12 +223,14 @@ def _rstdp_chunk(ctx, stack, inputs, y, order, rates) -> tuple[int, int]:
         with torch.no_grad():
             times = inputs[idx]
             v = decision_potentials(times, conv3, c["timesteps"], spec.threshold)
-            keep = torch.rand(len(idx), spec.maps, generator=ctx.generator) >= c["dropout"]
+            keep = None
+            if c["dropout"] > 0:
+                keep = torch.rand(len(idx), spec.maps, generator=ctx.generator) >= c["dropout"]
             winner, t = decide(v, spec.threshold, keep)
             positions = v.shape[-1]
             reward = torch.where(classes_of(winner, spec.maps, positions) == y[idx], 1.0, -1.0)
             fired_by_t = (times <= t.reshape(-1, 1, 1, 1)).float()  # inputs fired by step t
-            pre = patches(fired_by_t, conv3)[torch.arange(len(idx)), :, winner % positions]
+            pre = patch_at(fired_by_t, conv3, winner % positions)
             post = F.one_hot(winner // positions, spec.maps).float()
             delta = rstdp_rows(
                 pre, post, conv3.weight.detach().flatten(1), reward, *rates, stabilizer
