@@ -135,3 +135,7 @@ def test_a_resumed_run_shows_its_training_time_over_all_sessions():
     assert training_seconds(resumed) is None  # unknown: shown as — rather than 2
     resumed["extra"]["train_seconds_all_sessions"] = 50.0
     assert training_seconds(resumed) == 50.0
+    by_epoch = {"train_seconds": 2.0, "extra": {"resumed_at_epoch": 3}}
+    assert training_seconds(by_epoch) is None
+    fresh = {"train_seconds": 2.0, "extra": {"resumed_at_epoch": None}}
+    assert training_seconds(fresh) == 2.0

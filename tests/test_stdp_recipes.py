@@ -280,3 +280,44 @@ def test_patch_at_is_the_unfolded_column_of_the_position(size, padding):
     position = torch.randint(0, columns.shape[-1], (5,), generator=g)
     want = columns[torch.arange(5), :, position]
     torch.testing.assert_close(moz.patch_at(x, conv3, position), want, rtol=0, atol=0)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_mozafari_resumes_after_an_epoch_with_identical_weights(tmp_path, monkeypatch):
+    from deepspike.io.checkpoint import load_checkpoint
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    def run(out, resume=False):
+        return runner.train(
+            "mozafari2019-rstdp",
+            out=tmp_path / out,
+            dataset="digits",
+            profile="smoke",
+            progress=False,
+            overrides={"rstdp_epochs": 3, "n_train": 300},
+            resume=resume,
+        )
+
+    straight = run("straight")
+    saving = moz.common.save_progress
+
+    def stop_after_the_first_epoch(ctx, step, tensors, extra):
+        saving(ctx, step, tensors, extra)
+        if step == 1:
+            raise _Stop
+
+    monkeypatch.setattr(moz.common, "save_progress", stop_after_the_first_epoch)
+    with pytest.raises(_Stop):
+        run("resumed")
+    monkeypatch.setattr(moz.common, "save_progress", saving)
+    resumed = run("resumed", resume=True)
+    assert resumed["extra"]["resumed_at_epoch"] == 1
+    assert resumed["extra"]["rstdp_train_accuracy"] == straight["extra"]["rstdp_train_accuracy"]
+    assert resumed["accuracy"] == straight["accuracy"]
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.safetensors")[0]
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")[0]
+    for name, tensor in a.items():
+        torch.testing.assert_close(b[name], tensor, rtol=0, atol=0)

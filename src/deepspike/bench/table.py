@@ -109,12 +109,16 @@ def row(record: Mapping[str, Any]) -> list[str]:
     ]
 
 
+RESUME_MARKERS = ("resumed_at_image", "resumed_at_epoch")
+"""The ``extra`` fields where a resumable recipe records where a resumed run picked up."""
+
+
 def training_seconds(record: Mapping[str, Any]) -> float | None:
     """The run's training time: ``train_seconds``, or for a run resumed from a progress file the
     time over all its sessions (``extra.train_seconds_all_sessions``; ``None``, shown as —, when
     an earlier session did not record it)."""
     extra = record.get("extra") or {}
-    if extra.get("resumed_at_image") is not None:
+    if any(extra.get(key) is not None for key in RESUME_MARKERS):
         return extra.get("train_seconds_all_sessions")
     return record.get("train_seconds")
 

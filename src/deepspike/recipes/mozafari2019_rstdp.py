@@ -29,6 +29,7 @@ recipe follows the authors' own re-implementation (SpykeTorch, ``MozafariDeep.py
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -250,15 +251,21 @@ def adaptive_rates(c: Mapping[str, Any], hit_rate: float):
     return rewarded, punished
 
 
-def _train_decision(ctx, stack, x, y) -> dict[str, Any]:
+def _train_decision(ctx, stack, x, y, progress: common.Progress | None, carried) -> dict[str, Any]:
     """``rstdp_epochs`` passes of R-STDP; the rates follow the hit rate of the previous
-    ``adapt_every`` images (chance, 1/10, before the first)."""
+    ``adapt_every`` images (chance, 1/10, before the first). Progress (the weights, the hit
+    rate, the history, the generator and ``carried()``) is saved after every epoch, and
+    ``progress`` from an earlier session continues from the epoch it reached."""
     c = ctx.config
-    hit_rate, history = 1.0 / N_CLASSES, []
-    with torch.no_grad():  # R-STDP's hard bounds hold from the start
+    done, hit_rate, history = 0, 1.0 / N_CLASSES, []
+    if progress is not None:
+        done, hit_rate = progress.step, progress.extra["hit_rate"]
+        history = list(progress.extra["rstdp_train_accuracy"])
+    with torch.no_grad():  # R-STDP's hard bounds hold from the start (later: a no-op)
         stack.convs[-1].weight.clamp_(c["rstdp_w_min"], c["rstdp_w_max"])
     inputs = decision_inputs(c, stack, x)
-    for _ in tqdm(range(c["rstdp_epochs"]), desc="R-STDP", disable=not ctx.progress):
+    bar = tqdm(range(c["rstdp_epochs"]), desc="R-STDP", disable=not ctx.progress, initial=done)
+    for epoch in range(done, c["rstdp_epochs"]):
         order = torch.randperm(len(inputs), generator=ctx.generator)
         epoch_hits = 0
         for start in range(0, len(order), c["adapt_every"]):
@@ -268,6 +275,10 @@ def _train_decision(ctx, stack, x, y) -> dict[str, Any]:
             hit_rate = hits / max(hits + misses, 1)
             epoch_hits += hits
         history.append(round(100.0 * epoch_hits / max(len(order), 1), 2))
+        extra = {"hit_rate": hit_rate, "rstdp_train_accuracy": history, **carried()}
+        common.save_progress(ctx, epoch + 1, stack.state_dict(), extra)
+        bar.update(1)
+    bar.close()
     return {"rstdp_train_accuracy": history}
 
 
@@ -278,12 +289,51 @@ def train(ctx: Context) -> Outcome:
 
 
 def _train(ctx: Context) -> Outcome:
+    """Train conv1 and conv2 by STDP, then conv3 by R-STDP; with ``--resume``, a progress file
+    in the output folder skips the finished layers and epochs (it is written once the STDP
+    layers are trained and after every R-STDP epoch)."""
     c = ctx.config
     x_train, y_train = image_split(ctx, "train", c["n_train"])
     test_set = image_split(ctx, "test", c["n_test"])
     stack = build(c)
-    stack.initialise(ctx.generator)
-    stats: dict[str, Any] = {}
+    saved = common.load_progress(ctx)
+    started = time.perf_counter()
+    earlier = saved.extra.get("train_seconds") if saved is not None else 0.0
+
+    def seconds() -> float | None:
+        return None if earlier is None else round(earlier + time.perf_counter() - started, 2)
+
+    if saved is None:
+        stack.initialise(ctx.generator)
+        layers = _train_layers(ctx, stack, x_train)
+    else:
+        stack.load_state_dict(saved.tensors)
+        layers = saved.extra["layers"]
+
+    def carried() -> dict[str, Any]:
+        return {"layers": layers, "train_seconds": seconds()}
+
+    if saved is None:
+        start = {"hit_rate": 1.0 / N_CLASSES, "rstdp_train_accuracy": [], **carried()}
+        common.save_progress(ctx, 0, stack.state_dict(), start)
+    stats: dict[str, Any] = {**layers, "resumed_at_epoch": saved.step if saved else None}
+    stats.update(_train_decision(ctx, stack, x_train, y_train, saved, carried))
+    stats["train_seconds_all_sessions"] = seconds()
+    accuracy, cost = _measure(ctx, stack, test_set)
+    return common.outcome(
+        accuracy,
+        cost,
+        timesteps=c["timesteps"],
+        n_train=len(x_train),
+        n_test=len(test_set[0]),
+        tensors=stack.state_dict(),
+        extra=stats,
+    )
+
+
+def _train_layers(ctx: Context, stack: conv.ConvStack, x_train: torch.Tensor) -> dict[str, Any]:
+    """conv1 then conv2 by unsupervised STDP (:func:`~deepspike.recipes._conv_stdp.train_layer`)."""
+    c, stats = ctx.config, {}
     schedule = conv.Schedule(c["a_plus"], c["a_minus"], c["double_every"], c["a_plus_max"])
     for layer, budget in enumerate((c["images_layer1"], c["images_layer2"])):
         stats[f"layer{layer + 1}"] = conv.train_layer(
@@ -298,17 +348,7 @@ def _train(ctx: Context) -> Outcome:
             ctx.progress,
             inhibit=c["lateral_inhibition"],
         )
-    stats.update(_train_decision(ctx, stack, x_train, y_train))
-    accuracy, cost = _measure(ctx, stack, test_set)
-    return common.outcome(
-        accuracy,
-        cost,
-        timesteps=c["timesteps"],
-        n_train=len(x_train),
-        n_test=len(test_set[0]),
-        tensors=stack.state_dict(),
-        extra=stats,
-    )
+    return stats
 
 
 def _measure(ctx: Context, stack: conv.ConvStack, test_set) -> tuple[float, Any]:
