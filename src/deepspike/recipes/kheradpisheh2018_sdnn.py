@@ -116,7 +116,7 @@ def _train(ctx: Context) -> Outcome:
             _schedule(c),
             ctx.generator,
             ctx.progress,
-            inhibit=c["lateral_inhibition"],
+            inhibit=c["inhibit_learning_input"],
         )
     train_features = all_features(c, stack, x_train, c["batch_size_eval"])
     readout = conv.LinearReadout.fit_svm(train_features, y_train, c["svm_c"])
@@ -183,7 +183,8 @@ RECIPE = register(
             "k2": 8,
             "radius2": 1,
             "readout_pool": 3,
-            "lateral_inhibition": True,
+            "lateral_inhibition": True,  # at inference (the features)
+            "inhibit_learning_input": True,  # on conv1's output while conv2 learns
             "a_plus": 0.004,
             "a_minus": -0.003,
             "double_every": 500,

@@ -346,7 +346,7 @@ def _train_layers(ctx: Context, stack: conv.ConvStack, x_train: torch.Tensor) ->
             schedule,
             ctx.generator,
             ctx.progress,
-            inhibit=c["lateral_inhibition"],
+            inhibit=c["inhibit_learning_input"],
         )
     return stats
 
@@ -395,6 +395,7 @@ _DIGITS = {
     "padding3": 0,
     # 8x8 digits with low thresholds: without inhibition every conv2 neuron fires
     "lateral_inhibition": True,
+    "inhibit_learning_input": True,
     "double_every": 100,
     "a_r_plus": 0.04,
     "a_r_minus": -0.03,
@@ -436,7 +437,8 @@ RECIPE = register(
             "kernel3": 5,
             "padding3": 2,
             "threshold3": 1e9,
-            "lateral_inhibition": False,
+            "lateral_inhibition": False,  # at inference and as R-STDP's input
+            "inhibit_learning_input": False,  # on conv1's output while conv2 learns
             "a_plus": 0.004,
             "a_minus": -0.003,
             "double_every": 500,
