@@ -29,8 +29,9 @@ Recognition 94.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -284,6 +285,37 @@ def train_layer(
     c = convergence(conv.weight)
     log.info("layer %d: %d images, convergence %.4f", layer + 1, seen, c)
     return {"images": seen, "convergence": round(c, 5)}
+
+
+def train_layers(
+    stack: ConvStack,
+    c: Mapping[str, Any],
+    waves_of: Callable[[torch.Tensor], torch.Tensor],
+    n_images: int,
+    layers: int,
+    generator: torch.Generator,
+    progress: bool = False,
+) -> dict[str, dict[str, float]]:
+    """Train the first ``layers`` layers in turn (:func:`train_layer`), with the recipe
+    settings ``images_layer1``, ``images_layer2``, ... (budgets), ``batch_size``, the rate
+    schedule (``a_plus``, ``a_minus``, ``double_every``, ``a_plus_max``) and
+    ``inhibit_learning_input``; returns each layer's statistics as ``layer1``, ``layer2``, ..."""
+    schedule = Schedule(c["a_plus"], c["a_minus"], c["double_every"], c["a_plus_max"])
+    stats = {}
+    for layer in range(layers):
+        stats[f"layer{layer + 1}"] = train_layer(
+            stack,
+            layer,
+            waves_of,
+            n_images,
+            c[f"images_layer{layer + 1}"],
+            c["batch_size"],
+            schedule,
+            generator,
+            progress,
+            inhibit=c["inhibit_learning_input"],
+        )
+    return stats
 
 
 # --------------------------------------------------------------------------- linear read-out

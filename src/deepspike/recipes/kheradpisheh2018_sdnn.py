@@ -79,10 +79,6 @@ def build(c: Mapping[str, Any]) -> conv.ConvStack:
     return conv.ConvStack(2, specs(c))
 
 
-def _schedule(c: Mapping[str, Any]) -> conv.Schedule:
-    return conv.Schedule(c["a_plus"], c["a_minus"], c["double_every"], c["a_plus_max"])
-
-
 def _measure(ctx: Context, stack: conv.ConvStack, readout, test_set) -> tuple[float, Any]:
     c = ctx.config
     x_test, y_test = test_set
@@ -104,20 +100,15 @@ def _train(ctx: Context) -> Outcome:
     test_set = image_split(ctx, "test", c["n_test"])
     stack = build(c)
     stack.initialise(ctx.generator)
-    stats = {}
-    for layer, budget in enumerate((c["images_layer1"], c["images_layer2"])):
-        stats[f"layer{layer + 1}"] = conv.train_layer(
-            stack,
-            layer,
-            lambda idx: front_end(c, x_train[idx]),
-            len(x_train),
-            budget,
-            c["batch_size"],
-            _schedule(c),
-            ctx.generator,
-            ctx.progress,
-            inhibit=c["inhibit_learning_input"],
-        )
+    stats = conv.train_layers(
+        stack,
+        c,
+        lambda idx: front_end(c, x_train[idx]),
+        len(x_train),
+        len(stack.convs),
+        ctx.generator,
+        ctx.progress,
+    )
     train_features = all_features(c, stack, x_train, c["batch_size_eval"])
     readout = conv.LinearReadout.fit_svm(train_features, y_train, c["svm_c"])
     train_accuracy = common.percent_correct(readout.predict(train_features), y_train)

@@ -305,7 +305,15 @@ def _train(ctx: Context) -> Outcome:
 
     if saved is None:
         stack.initialise(ctx.generator)
-        layers = _train_layers(ctx, stack, x_train)
+        layers = conv.train_layers(
+            stack,
+            c,
+            lambda idx: front_end(c, x_train[idx]),
+            len(x_train),
+            len(stack.convs) - 1,  # all but the decision layer
+            ctx.generator,
+            ctx.progress,
+        )
     else:
         stack.load_state_dict(saved.tensors)
         layers = saved.extra["layers"]
@@ -329,26 +337,6 @@ def _train(ctx: Context) -> Outcome:
         tensors=stack.state_dict(),
         extra=stats,
     )
-
-
-def _train_layers(ctx: Context, stack: conv.ConvStack, x_train: torch.Tensor) -> dict[str, Any]:
-    """conv1 then conv2 by unsupervised STDP (:func:`~deepspike.recipes._conv_stdp.train_layer`)."""
-    c, stats = ctx.config, {}
-    schedule = conv.Schedule(c["a_plus"], c["a_minus"], c["double_every"], c["a_plus_max"])
-    for layer, budget in enumerate((c["images_layer1"], c["images_layer2"])):
-        stats[f"layer{layer + 1}"] = conv.train_layer(
-            stack,
-            layer,
-            lambda idx: front_end(c, x_train[idx]),
-            len(x_train),
-            budget,
-            c["batch_size"],
-            schedule,
-            ctx.generator,
-            ctx.progress,
-            inhibit=c["inhibit_learning_input"],
-        )
-    return stats
 
 
 def _measure(ctx: Context, stack: conv.ConvStack, test_set) -> tuple[float, Any]:
