@@ -19,7 +19,15 @@ Protocol (the machinery is in :mod:`deepspike.recipes._conv_stdp`):
    keeps only which features occur, not where: the full MNIST run made with it (the earlier
    default; see the history of ``results/kheradpisheh2018-sdnn/result.json``) trailed the
    pooled grid by more than ten points, and its SVM could not fit the training set, so the
-   default keeps a coarse map.
+   default keeps a coarse map. The SVM's ``svm_c`` is 0.01: ``LinearSVC`` at C = 1 fits the
+   2,500 features slowly, and the full run at 0.01 fits its training set to 99.8 %.
+
+Lateral inhibition picks the learning winners and, by default, silences competing maps on
+conv1's output while conv2 learns (``inhibit_learning_input``). At inference it is off
+(``lateral_inhibition = False``): every conv2 neuron that reaches threshold contributes its
+potential, and only the final wave matters, so the features take one step instead of ``T``.
+The full MNIST run with inhibition at inference (and ``svm_c = 1``) reached 97.69 %; without it,
+98.63 % (see ``results/kheradpisheh2018-sdnn/result.json`` and its history).
 
 ``batch_size`` images are processed in parallel with the same weights and their updates summed
 (``batch_size = 1`` is the paper's image-by-image learning).
@@ -174,7 +182,7 @@ RECIPE = register(
             "k2": 8,
             "radius2": 1,
             "readout_pool": 3,
-            "lateral_inhibition": True,  # at inference (the features)
+            "lateral_inhibition": False,  # at inference (the features); see the docstring
             "inhibit_learning_input": True,  # on conv1's output while conv2 learns
             "a_plus": 0.004,
             "a_minus": -0.003,
@@ -184,7 +192,7 @@ RECIPE = register(
             "images_layer2": 120000,
             "batch_size": 1,
             "batch_size_eval": 8,  # small batches keep [T, B, maps, H, W] in cache: 2x faster
-            "svm_c": 1.0,
+            "svm_c": 0.01,
             "n_train": 0,
             "n_test": 0,
             "threads": 1,
@@ -208,6 +216,10 @@ RECIPE = register(
             "images_layer1": 400,
             "images_layer2": 400,
             "batch_size": 4,
+            # the small network's thresholds are set for inhibited features; on 8x8 digits
+            # these score 89 % against 42 % with the full-size defaults
+            "lateral_inhibition": True,
+            "svm_c": 1.0,
         },
         quick={
             "dog_size": 3,
@@ -227,6 +239,8 @@ RECIPE = register(
             "double_every": 200,
             "images_layer1": 1500,
             "images_layer2": 3000,
+            "lateral_inhibition": True,
+            "svm_c": 1.0,
         },
         train=train,
         evaluate=evaluate,
