@@ -26,6 +26,7 @@ from deepspike.encoding import (
     gabor_filter,
     gabor_kernels,
     latency,
+    peak_dog_kernel,
     poisson_rate_hz,
     population,
     population_centers,
@@ -265,6 +266,19 @@ def test_dog_kernel_is_balanced():
         dog_kernel(6)
     with pytest.raises(ConfigError):
         dog_kernel(7, 2.0, 1.0)
+
+
+def test_peak_dog_kernel_has_zero_mean_and_peak_one():
+    on = peak_dog_kernel(7, 7 / 9, 14 / 9, dtype=torch.float64)
+    off = peak_dog_kernel(7, 14 / 9, 7 / 9, dtype=torch.float64)
+    for k in (on, off):
+        assert abs(float(k.mean())) < 1e-15 and math.isclose(float(k.max()), 1.0)
+    assert on[3, 3] == 1.0  # ON: the centre is the peak
+    # OFF is the negated ON DoG (g_s - g_c), scaled to its own peak on the surround ring
+    torch.testing.assert_close(off, -on / float(-on.min()))
+    assert float(off[3, 3]) < -2.0  # so its centre weighs more than twice the ring's peak
+    with pytest.raises(ConfigError, match="two widths"):
+        peak_dog_kernel(7, 1.0, 1.0)
 
 
 @pytest.mark.parametrize("padding_mode", ["replicate", "reflect", "circular"])

@@ -321,3 +321,28 @@ def test_mozafari_resumes_after_an_epoch_with_identical_weights(tmp_path, monkey
     b = load_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")[0]
     for name, tensor in a.items():
         torch.testing.assert_close(b[name], tensor, rtol=0, atol=0)
+
+
+def test_mozafari_retina_thresholds_normalises_locally_and_ranks():
+    from deepspike.recipes import _conv_stdp as conv
+
+    maps = torch.zeros(1, 1, 9, 9)
+    maps[0, 0, 4, 4] = 2.0
+    maps[0, 0, 0, 0] = 0.5
+    normal = conv.local_normalisation(maps, radius=1)
+    # the centre: 2 / mean(3x3) = 2 / (2/9) = 9; the corner sees 4 cells (zeros outside)
+    assert float(normal[0, 0, 4, 4]) == pytest.approx(9.0)
+    assert float(normal[0, 0, 0, 0]) == pytest.approx(9.0)
+    assert float(normal[0, 0, 2, 2]) == 0.0
+    values = torch.tensor([[[[4.0, 3.0, 2.0, 1.0, 0.0, 0.0]]]])
+    waves = conv.rank_waves(values, steps=2)  # 4 active inputs, 2 per step, zeros never fire
+    assert waves[:, 0, 0, 0].tolist() == [[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]]
+    image = torch.zeros(1, 13, 13)
+    image[0, 6, 6] = 1.0  # a bright dot: ON responds at the dot, OFF around it
+    scales = [(3, 3 / 9, 6 / 9)]
+    raw = conv.thresholded_dog_maps(image, scales, threshold=-1e9)
+    assert raw.shape == (1, 2, 13, 13)
+    assert float(raw[0, 0, 6, 6]) == pytest.approx(1.0)  # the ON kernel's peak is 1
+    kept = conv.thresholded_dog_maps(image, scales, threshold=0.5)
+    assert int((kept > 0).sum()) == int((raw >= 0.5).sum()) >= 1
+    assert float(kept[raw < 0.5].abs().sum()) == 0.0

@@ -16,6 +16,7 @@ Conventions (shared by every encoder):
 :func:`rank_order`       rank-order code (Thorpe et al. 2001)
 :func:`population`       Gaussian receptive fields (Bohte et al. 2002)
 :func:`dog_filter`       DoG ON/OFF centre-surround maps (Kheradpisheh et al. 2018)
+:func:`peak_dog_kernel`  DoG kernel at zero mean and peak 1 (Mozafari et al. 2019)
 :func:`gabor_filter`     oriented Gabor maps (Masquelier & Thorpe 2007)
 :func:`delta`            delta modulation of analog signals (UP/DOWN spikes)
 :func:`events_to_frames` DVS / N-MNIST event streams to frames
@@ -31,6 +32,7 @@ from deepspike.encoding.filters import (
     dog_kernel,
     gabor_filter,
     gabor_kernels,
+    peak_dog_kernel,
 )
 from deepspike.encoding.latency import LatencyEncoder, latency, spike_times, times_to_spikes
 from deepspike.encoding.population import (
@@ -58,6 +60,7 @@ __all__ = [
     "gabor_filter",
     "gabor_kernels",
     "latency",
+    "peak_dog_kernel",
     "poisson_rate_hz",
     "population",
     "population_centers",

@@ -121,6 +121,40 @@ def dog_kernel(
     return (pos / pos.sum() - neg / neg.sum()).to(dtype)
 
 
+def peak_dog_kernel(
+    size: int,
+    sigma_1: float,
+    sigma_2: float,
+    *,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    r"""Difference-of-Gaussians kernel ``[size, size]`` shifted to zero mean and scaled to a peak
+    of 1, as Mozafari et al. (2019) build theirs (SpykeTorch's ``DoGKernel``):
+    :math:`D = g_{\sigma_1} - g_{\sigma_2}` with :math:`g_\sigma(r) = e^{-r^2/2\sigma^2} /
+    2\pi\sigma^2`, then :math:`K = (D - \bar D) / \max(D - \bar D)`.
+
+    ``sigma_1 < sigma_2`` gives an ON-centre kernel (peak 1 at the centre). ``sigma_1 >
+    sigma_2`` gives the OFF-centre kernel, whose peak is on the surround ring, so its negative
+    centre is several times larger than 1: unlike :func:`dog_kernel`, the ON and OFF
+    responses of one scale differ in scale.
+
+    Raises:
+        ConfigError: even or non-positive ``size``, non-positive or equal sigmas.
+    """
+    k = _check_size(size)
+    s_1 = check_positive(sigma_1, "sigma_1")
+    s_2 = check_positive(sigma_2, "sigma_2")
+    if s_1 == s_2:
+        raise ConfigError(f"sigma_1 and sigma_2 are both {s_1}: a DoG needs two widths")
+    u, v = _grid(k)
+    r2 = u * u + v * v
+    d = torch.exp(-r2 / (2 * s_1**2)) / (2 * math.pi * s_1**2) - torch.exp(-r2 / (2 * s_2**2)) / (
+        2 * math.pi * s_2**2
+    )
+    d = d - d.mean()
+    return (d / d.max()).to(check_dtype(dtype))
+
+
 def _check_images(images: torch.Tensor) -> torch.Tensor:
     x = as_tensor(images, "images")
     if x.dim() == 3:

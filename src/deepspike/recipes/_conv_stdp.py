@@ -39,6 +39,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from deepspike import encoding
+from deepspike.encoding.rank_order import rank_order_times
 from deepspike.errors import ConfigError
 from deepspike.layers import Conv2d
 from deepspike.learning import (
@@ -107,6 +108,43 @@ def latency_waves(maps: torch.Tensor, steps: int) -> torch.Tensor:
     times = encoding.spike_times(maps.clamp(0.0, 1.0), steps, "linear")
     t = torch.arange(steps, dtype=times.dtype).reshape(-1, 1, 1, 1, 1)
     return (torch.floor(times + 0.5) <= t).to(torch.float32)
+
+
+def thresholded_dog_maps(
+    images: torch.Tensor, scales: Sequence[tuple[int, float, float]], threshold: float
+) -> torch.Tensor:
+    r"""Mozafari et al.'s (2019) retina ``[B, 2 * len(scales), H, W]``: per scale an ON kernel
+    :func:`~deepspike.encoding.peak_dog_kernel` ``(size, sigma_c, sigma_s)`` and an OFF kernel
+    ``(size, sigma_s, sigma_c)``, zero-padded to the largest size and correlated with the
+    images (zero padding, same size); responses below ``threshold`` are set to 0. Images are in
+    ``[0, 1]``, so the authors' threshold of 50 on 0-255 pixels is ``50 / 255``."""
+    largest = max(size for size, _, _ in scales)
+    kernels = []
+    for size, centre, surround in scales:
+        pad = (largest - size) // 2
+        for s1, s2 in ((centre, surround), (surround, centre)):
+            kernels.append(F.pad(encoding.peak_dog_kernel(size, s1, s2), (pad,) * 4))
+    bank = torch.stack(kernels).unsqueeze(1)
+    maps = F.conv2d(images.float().unsqueeze(1), bank, padding=largest // 2)
+    return torch.where(maps >= threshold, maps, torch.zeros_like(maps))
+
+
+def local_normalisation(maps: torch.Tensor, radius: int, eps: float = 1e-12) -> torch.Tensor:
+    r"""Each value divided by its map's mean over the ``(2r+1) x (2r+1)`` window around it
+    (zeros outside the image), :math:`x / (\bar x_{\mathrm{window}} + \epsilon)`: contrast
+    relative to the neighbourhood, as Mozafari et al. (2019) normalise their DoG maps."""
+    window = 2 * radius + 1
+    mean = F.avg_pool2d(maps, window, stride=1, padding=radius, count_include_pad=True)
+    return maps / (mean + eps)
+
+
+def rank_waves(maps: torch.Tensor, steps: int) -> torch.Tensor:
+    """Cumulative rank-order waves ``[T, B, C, H, W]``: the non-zero inputs of each image fire
+    in order of decreasing value, an equal share of them per step
+    (:func:`deepspike.encoding.rank_order.rank_order_times`); zero never fires."""
+    times = rank_order_times(maps, steps)
+    t = torch.arange(steps, dtype=times.dtype).reshape(-1, 1, 1, 1, 1)
+    return (times <= t).to(torch.float32)
 
 
 def wave_times(waves: torch.Tensor) -> torch.Tensor:

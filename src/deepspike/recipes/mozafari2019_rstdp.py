@@ -8,8 +8,14 @@ IEEE TNNLS 29(12).
 Protocol (machinery in :mod:`deepspike.recipes._conv_stdp`); where the paper is silent the
 recipe follows the authors' own re-implementation (SpykeTorch, ``MozafariDeep.py``):
 
-1. six DoG channels (ON/OFF at three scales, 3x3, 7x7, 13x13) and intensity-to-latency coding
-   over 15 steps;
+1. six DoG channels (ON/OFF at three scales, 3x3, 7x7, 13x13), each kernel at zero mean and
+   peak 1 (:func:`deepspike.encoding.peak_dog_kernel`), responses below 50 (on 0-255 pixels)
+   dropped, divided by their local mean over 17x17 windows, then rank-order coded over 15
+   steps (``front_end = "rank"``; the authors' code; ``"latency"`` is Kheradpisheh's
+   lobe-normalised DoG with linear latency). The threshold matters: without inhibition only
+   the final wave reaches the decision (see below), so it sets which inputs count at all. On a
+   10,000-image training subset, eight R-STDP epochs reached 82.5 % on held-out training
+   images with this retina against about 69 % with the latency one after six;
 2. conv1 (30 maps 5x5, threshold 15, 5 winners, radius 3), 2x2 max-pooling, conv2 (250 maps
    3x3, threshold 10, 8 winners, radius 1), 3x3 max-pooling; trained layer by layer by
    unsupervised STDP. Lateral inhibition picks the learning winners only: at inference, and
@@ -96,8 +102,22 @@ def build(c: Mapping[str, Any]) -> conv.ConvStack:
     return conv.ConvStack(2 * len(parse_scales(c["dog_scales"])), specs(c))
 
 
+FRONT_ENDS = ("rank", "latency")
+
+
 def front_end(c: Mapping[str, Any], images: torch.Tensor) -> torch.Tensor:
-    return conv.latency_waves(conv.dog_maps(images, parse_scales(c["dog_scales"])), c["timesteps"])
+    """Input waves ``[T, B, 2 * scales, H, W]`` of images ``[B, H, W]``: the authors' retina
+    (``front_end = "rank"``: thresholded peak-normalised DoG maps, local normalisation,
+    rank-order coding) or Kheradpisheh's (``"latency"``: lobe-normalised DoG maps scaled to the
+    image's peak, linear intensity-to-latency)."""
+    scales = parse_scales(c["dog_scales"])
+    if c["front_end"] == "rank":
+        maps = conv.thresholded_dog_maps(images, scales, c["dog_threshold"])
+        maps = conv.local_normalisation(maps, c["normalisation_radius"])
+        return conv.rank_waves(maps, c["timesteps"])
+    if c["front_end"] == "latency":
+        return conv.latency_waves(conv.dog_maps(images, scales), c["timesteps"])
+    raise ConfigError(f"front_end={c['front_end']!r} is unknown; choose one of {FRONT_ENDS}")
 
 
 def decide(v: torch.Tensor, threshold: float, keep: torch.Tensor | None = None):
@@ -365,6 +385,7 @@ def evaluate(ctx: Context, tensors: Mapping[str, torch.Tensor]) -> Outcome:
 
 
 _DIGITS = {
+    "front_end": "latency",  # 8x8 digits: no room for the authors' 13x13 retina
     "dog_scales": "3,0.5,1.0;5,1.0,2.0",
     "maps1": 16,
     "kernel1": 3,
@@ -407,7 +428,10 @@ RECIPE = register(
         datasets=("mnist", "digits"),
         defaults={
             "timesteps": 15,
+            "front_end": "rank",
             "dog_scales": "3,0.3333,0.6667;7,0.7778,1.5556;13,1.4444,2.8889",
+            "dog_threshold": 50 / 255,  # the authors' 50 on 0-255 pixels
+            "normalisation_radius": 8,
             "maps1": 30,
             "kernel1": 5,
             "threshold1": 15.0,
