@@ -168,7 +168,10 @@ def test_event_threshold_validation() -> None:
 
 @pytest.mark.parametrize("compiled", [False, True])
 def test_accumulate_spikes_kernel_status_codes(compiled: bool) -> None:
-    kernel = synapse._compiled_accumulate() if compiled else synapse.accumulate_spikes
+    from deepspike.layers import event_kernels
+
+    kernel = event_kernels.accumulate_spikes
+    kernel = kernel if compiled else kernel.py_func
     gen = torch.Generator().manual_seed(6)
     table = torch.randn(12, 5, generator=gen, dtype=torch.float64).numpy()
     bias = torch.randn(5, generator=gen, dtype=torch.float64).numpy()

@@ -133,9 +133,11 @@ def deepspike_neuron() -> nn.Module:
 
 
 def deepspike_mlp(n_in: int, hidden: int, n_out: int) -> nn.Module:
-    from deepspike.layers import Linear
+    """deepspike's ``Sequential``: the same modules, with each Linear -> LIF pair fused in
+    event-driven inference (training runs the modules one by one)."""
+    from deepspike.layers import Linear, Sequential
 
-    return mlp_layers(Linear, deepspike_neuron, (n_in, hidden, n_out))
+    return Sequential(*mlp_layers(Linear, deepspike_neuron, (n_in, hidden, n_out)))
 
 
 def deepspike_lean_mlp(n_in: int, hidden: int, n_out: int) -> nn.Module:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -55,66 +54,23 @@ def unfold_time(y: torch.Tensor, t: int, b: int) -> torch.Tensor:
     return y.reshape(t, b, *y.shape[1:])
 
 
-def accumulate_spikes(
-    x: np.ndarray, table: np.ndarray, bias: np.ndarray, max_events: int, y: np.ndarray
-) -> int:
-    r"""Event-driven synapses, :math:`y_r = b + \sum_{j:\,x_{rj} = 1} W_{:,j}` (numba kernel).
-
-    ``x`` is ``[R, in]``, ``table`` is :math:`W^\top` ``[in, out]`` (contiguous, so an event
-    reads one contiguous row), ``bias`` is ``[out]`` or ``[0]``, ``y`` is the ``[R, out]``
-    output. One counting pass first: more than ``max_events`` non-zeros returns -1 (the dense
-    GEMM is cheaper) before any work. Then, row by row, the indices of the inputs that spiked are
-    gathered and their rows of ``table`` added up; an entry other than 0 or 1 returns -2 (not
-    spikes). Otherwise returns the number of events. Equal to the dense :math:`W x + b` up to
-    the order of the float additions.
-    """
-    n_rows, n_in = x.shape
-    n_out = table.shape[1]
-    n_events = 0
-    for r in range(n_rows):
-        xr = x[r]
-        for j in range(n_in):
-            n_events += xr[j] != 0
-    if n_events > max_events:
-        return -1
-    active = np.empty(n_in, dtype=np.int64)
-    for r in range(n_rows):
-        xr, yr = x[r], y[r]
-        k = 0
-        for j in range(n_in):
-            if xr[j] != 0:
-                if xr[j] != 1:
-                    return -2
-                active[k] = j
-                k += 1
-        if bias.shape[0] == n_out:
-            yr[:] = bias
-        else:
-            yr[:] = 0
-        for q in range(k):
-            row = table[active[q]]
-            for o in range(n_out):
-                yr[o] += row[o]
-    return n_events
-
-
 @cache
 def _compiled_accumulate() -> Callable[..., int] | None:
-    """:func:`accumulate_spikes` compiled by numba (cached on disk), or ``None`` without numba.
-
-    Compiled on first use, so importing the layers does not import numba.
-    """
+    """:func:`deepspike.layers.event_kernels.accumulate_spikes` (compiled by numba on first
+    use, cached on disk), or ``None`` without numba. Imported on first use, so importing the
+    layers does not import numba."""
     if importlib.util.find_spec("numba") is None:
         return None
-    import numba
+    from deepspike.layers import event_kernels
 
-    return numba.njit(cache=True, nogil=True)(accumulate_spikes)
+    return event_kernels.accumulate_spikes
 
 
 def event_linear(
     flat: torch.Tensor, table: torch.Tensor, bias: torch.Tensor | None, max_events: int
 ) -> torch.Tensor | None:
-    """:func:`accumulate_spikes` on CPU tensors ``flat [R, in]`` and ``table [in, out]``.
+    """The event kernel (:func:`~deepspike.layers.event_kernels.accumulate_spikes`) on CPU
+    tensors ``flat [R, in]`` and ``table [in, out]``.
 
     ``None`` when the event path does not apply: more than ``max_events`` events, an input that
     is not binary spikes, or numba unavailable.
@@ -152,7 +108,8 @@ class Linear(nn.Linear):
 
     Event-driven inference: when no gradient is needed, the input is binary (0/1) on the CPU and
     its activity (fraction of ones) is below ``event_threshold``, the output is computed by
-    :func:`accumulate_spikes` at a cost proportional to the number of input spikes. The result
+    :func:`~deepspike.layers.event_kernels.accumulate_spikes` at a cost proportional to the
+    number of input spikes. The result
     equals the dense path up to float summation order. The transposed weight it reads is cached
     (one extra copy of the weight) until the weight changes. ``event_threshold=0`` turns the
     event path off; the default :data:`EVENT_THRESHOLD` is the measured crossover.
@@ -185,34 +142,37 @@ class Linear(nn.Linear):
                 f"Linear({self.in_features}, {self.out_features}) got shape {list(x.shape)}; "
                 f"it needs [T, B, {self.in_features}]"
             )
-        if self._event_driven(x):
+        if self.event_driven(x):
             flat = x.reshape(-1, self.in_features).contiguous()
             max_events = int(self.event_threshold * flat.numel())
-            y = event_linear(flat, self._transposed_weight(), self.bias, max_events)
+            y = event_linear(flat, self.transposed_weight(), self.bias, max_events)
             if y is not None:
                 return y.reshape(*x.shape[:-1], self.out_features)
         return F.linear(x, self.weight, self.bias)
 
-    def _event_driven(self, x: torch.Tensor) -> bool:
-        """Whether the event path may run: no gradient needed, a CPU input of the weight's
-        float32/float64 dtype, at least :data:`EVENT_MIN_SYNAPSES` synapses, and a non-zero
-        threshold (activity and binary values are
-        checked by the kernel itself)."""
+    def event_driven(self, x: torch.Tensor, min_synapses: int | None = None) -> bool:
+        """Whether the event path may run on ``x``: no gradient needed, a CPU input of the
+        weight's float32/float64 dtype, at least ``min_synapses`` synapses (default
+        :data:`EVENT_MIN_SYNAPSES`) and a non-zero ``event_threshold``. The activity and the
+        binary values are checked by the kernel itself."""
         weight, bias = self.weight, self.bias
         if torch.is_grad_enabled() and (
             x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
         ):
             return False
+        if min_synapses is None:
+            min_synapses = EVENT_MIN_SYNAPSES
         return (
             self.event_threshold > 0.0
-            and self.in_features * self.out_features >= EVENT_MIN_SYNAPSES
+            and self.in_features * self.out_features >= min_synapses
             and x.dtype in EVENT_DTYPES
             and x.dtype == weight.dtype
             and x.device.type == "cpu"
             and weight.device.type == "cpu"
         )
 
-    def _transposed_weight(self) -> torch.Tensor:
+    def transposed_weight(self) -> torch.Tensor:
+        r""":math:`W^\top` ``[in, out]``, contiguous, cached until the weight changes."""
         key = weight_key(self.weight)
         if self._event_table is None or self._event_table.key != key:
             self._event_table = EventTable(key, self.weight.detach().t().contiguous())

@@ -206,3 +206,32 @@ class LIFParams:
             trace = LIFState(out.v, state.refractory.expand(len(inputs), *state.refractory.shape))
             return Run(out.spikes, LIFState(out.v[-1], state.refractory), trace)
         return Run(out.spikes, LIFState(out.v, state.refractory))
+
+
+class FloatConstants(NamedTuple):
+    """The constants of an IF or LIF layer whose parameters are plain floats."""
+
+    beta: float
+    v_th: float
+    v_reset: float
+    v_init: float
+    reset: ResetMode
+
+
+def float_constants(model: object) -> FloatConstants | None:
+    r"""``model``'s constants where its inference is the plain recurrence
+    :math:`h = \beta v + x`, :math:`s = H(h - \vartheta)`, then the reset, from a uniform
+    initial membrane: an :class:`IFParams` (:math:`\beta = 1`) or a :class:`LIFParams` without
+    refractory period, with float (not per-neuron tensor) parameters. ``None`` otherwise
+    (subclasses included: they may change the dynamics)."""
+    if type(model) is IFParams:
+        beta, v_init = 1.0, model.v_init
+    elif type(model) is LIFParams and model.refractory_steps == 0:
+        if isinstance(model.tau_mem, torch.Tensor):
+            return None
+        beta, v_init = model.beta, 0.0
+    else:
+        return None
+    if isinstance(model.v_th, torch.Tensor):
+        return None
+    return FloatConstants(float(beta), float(model.v_th), float(model.v_reset), v_init, model.reset)
