@@ -346,3 +346,21 @@ def test_mozafari_retina_thresholds_normalises_locally_and_ranks():
     kept = conv.thresholded_dog_maps(image, scales, threshold=0.5)
     assert int((kept > 0).sum()) == int((raw >= 0.5).sum()) >= 1
     assert float(kept[raw < 0.5].abs().sum()) == 0.0
+
+
+def test_a_converged_layer_trains_on_only_without_the_convergence_stop():
+    from deepspike.recipes import _conv_stdp as conv
+
+    stack = conv.ConvStack(2, [conv.ConvSpec(4, 3, threshold=2.0, padding=1, k=2, pool=0)])
+    with torch.no_grad():  # binary weights: w(1 - w) = 0, converged from the start
+        stack.convs[0].weight.copy_((torch.rand(stack.convs[0].weight.shape) < 0.5).float())
+    waves = (torch.rand(12, 4, 2, 6, 6) < 0.3).float().cumsum(0).clamp(max=1.0)
+
+    def waves_of(idx):
+        return waves[:, idx]
+
+    schedule = conv.Schedule()
+    for stop, expected in ((True, 0), (False, 10)):
+        g = torch.Generator().manual_seed(0)
+        stats = conv.train_layer(stack, 0, waves_of, 4, 10, 2, schedule, g, False, True, stop)
+        assert stats["images"] == expected

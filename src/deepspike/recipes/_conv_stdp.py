@@ -298,15 +298,19 @@ def train_layer(
     generator: torch.Generator,
     progress: bool = False,
     inhibit: bool = True,
+    stop_when_converged: bool = True,
 ) -> dict[str, float]:
-    """Train layer ``layer`` by STDP on up to ``budget`` images (several passes if needed) until
-    it converges; ``waves_of(indices)`` gives the input waves of those images, passed through
-    the frozen layers below with lateral inhibition when ``inhibit``."""
+    """Train layer ``layer`` by STDP on up to ``budget`` images (several passes if needed),
+    stopping early once it converges when ``stop_when_converged`` (Kheradpisheh's criterion;
+    Mozafari et al.'s code trains for the whole budget); ``waves_of(indices)`` gives the input
+    waves of those images, passed through the frozen layers below with lateral inhibition when
+    ``inhibit``."""
     conv, spec = stack.convs[layer], stack.specs[layer]
     optimizer = torch.optim.SGD([conv.weight], lr=1.0)
     seen = 0
+    limit = CONVERGED if stop_when_converged else -1.0  # convergence is never negative
     bar = tqdm(total=budget, desc=f"STDP layer {layer + 1}", disable=not progress, leave=False)
-    while seen < budget and convergence(conv.weight) >= CONVERGED:
+    while seen < budget and convergence(conv.weight) >= limit:
         for idx in batches(n_images, batch_size, generator):
             idx = idx[: budget - seen]
             with torch.no_grad():
@@ -317,7 +321,7 @@ def train_layer(
             apply_update(conv.weight, delta.rows, optimizer, (0.0, 1.0), delta.units)
             seen += len(idx)
             bar.update(len(idx))
-            if seen >= budget or convergence(conv.weight) < CONVERGED:
+            if seen >= budget or convergence(conv.weight) < limit:
                 break
     bar.close()
     c = convergence(conv.weight)
@@ -336,8 +340,9 @@ def train_layers(
 ) -> dict[str, dict[str, float]]:
     """Train the first ``layers`` layers in turn (:func:`train_layer`), with the recipe
     settings ``images_layer1``, ``images_layer2``, ... (budgets), ``batch_size``, the rate
-    schedule (``a_plus``, ``a_minus``, ``double_every``, ``a_plus_max``) and
-    ``inhibit_learning_input``; returns each layer's statistics as ``layer1``, ``layer2``, ..."""
+    schedule (``a_plus``, ``a_minus``, ``double_every``, ``a_plus_max``),
+    ``inhibit_learning_input`` and ``stop_when_converged``; returns each layer's statistics
+    as ``layer1``, ``layer2``, ..."""
     schedule = Schedule(c["a_plus"], c["a_minus"], c["double_every"], c["a_plus_max"])
     stats = {}
     for layer in range(layers):
@@ -352,6 +357,7 @@ def train_layers(
             generator,
             progress,
             inhibit=c["inhibit_learning_input"],
+            stop_when_converged=c["stop_when_converged"],
         )
     return stats
 

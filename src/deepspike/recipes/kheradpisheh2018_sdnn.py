@@ -184,6 +184,7 @@ RECIPE = register(
             "readout_pool": 3,
             "lateral_inhibition": False,  # at inference (the features); see the docstring
             "inhibit_learning_input": True,  # on conv1's output while conv2 learns
+            "stop_when_converged": True,  # the paper's eq. 4
             "a_plus": 0.004,
             "a_minus": -0.003,
             "double_every": 500,
