@@ -1,5 +1,7 @@
 """The STDP recipes: smoke runs beat chance, Diehl & Cook resumes identically, helpers."""
 
+import math
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -364,3 +366,23 @@ def test_a_converged_layer_trains_on_only_without_the_convergence_stop():
         g = torch.Generator().manual_seed(0)
         stats = conv.train_layer(stack, 0, waves_of, 4, 10, 2, schedule, g, False, True, stop)
         assert stats["images"] == expected
+
+
+def test_nessler_probability_update_is_the_running_average_and_stays_bounded():
+    from deepspike.learning import nessler_stdp
+    from deepspike.recipes import nessler2013_wta as ness
+
+    post = torch.tensor([[1.0, 0.0]])  # neuron 0 fires once, neuron 1 not
+    recent = torch.tensor([[1.0, 0.0, 1.0]])
+    w = torch.log(torch.tensor([[0.5, 0.5, math.exp(ness.LOG_FLOOR)], [0.3, 0.3, 0.3]]))
+    p = ness.probability_update(recent, post, w, lr=0.1)
+    # p + lr (y - p) for the neuron that fired; the other row is unchanged
+    expected0 = torch.tensor([0.55, 0.45, math.exp(ness.LOG_FLOOR) * 0.9 + 0.1])
+    torch.testing.assert_close(p[0], expected0)
+    torch.testing.assert_close(p[1], torch.full((3,), 0.3))
+    # the log-space rule jumps the floor weight by lr (e^8 - 1): far past the ceiling
+    assert float(nessler_stdp(recent, post, w, lr=0.1)[0, 2]) > 100.0
+    # to first order in lr, the two agree: e^{w + dw} ~ p_new
+    small = ness.probability_update(recent[:, :2], post, w[:, :2].contiguous(), lr=1e-4)
+    first_order = torch.exp(w[:, :2] + nessler_stdp(recent[:, :2], post, w[:, :2], lr=1e-4))
+    torch.testing.assert_close(small, first_order, rtol=1e-6, atol=1e-7)

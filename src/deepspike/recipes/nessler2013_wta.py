@@ -16,6 +16,15 @@ microcircuits through spike-timing-dependent plasticity*, PLoS Comput. Biol. 9(4
   the excitabilities follow :math:`\Delta b_j = \eta(e^{-b_j} [j = k] - 1)` at every output spike,
   so :math:`b_k \to \log p(k)`. The circuit performs online expectation-maximisation of a
   mixture model of the inputs.
+* **Numerics.** The rule is applied to the probabilities :math:`p = e^w`
+  (``weight_update = "probability"``: :math:`p \leftarrow p + \eta (y - p)` at each spike,
+  :func:`probability_update`), the same fixed point and, to first order, the same step. Applied
+  to the logarithms (``"log"``), a weight near the floor that meets an active input jumps by
+  :math:`\eta e^{8}` to the ceiling; on full MNIST one neuron then took over every image and
+  the circuit sat at chance (10.3 % after three epochs; 16.8 % already after 20,000 images,
+  against 62 % after 6,000). On 20,000 training images (one epoch, scored on 2,000 held-out
+  training images) the probability form reached 70.1 % at :math:`\eta = 0.02` and 80.2 % at
+  0.005, the default.
 * **Read-out.** As in Diehl & Cook (2015): each output neuron takes the class of its highest
   average response on the training set; a test image goes to the class whose neurons fire most.
 
@@ -33,7 +42,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deepspike.layers import Linear
-from deepspike.learning import box, nessler_stdp
+from deepspike.learning import box, nessler_stdp, outer
 from deepspike.metrics import CostMeter
 from deepspike.recipes import _stdp_common as common
 from deepspike.recipes.common import image_split
@@ -94,18 +103,53 @@ def steps_of(c: Mapping[str, Any]) -> int:
     return max(1, round(c["presentation_ms"] / c["dt"]))
 
 
+def probability_update(
+    recent: torch.Tensor, post: torch.Tensor, w: torch.Tensor, lr: float
+) -> torch.Tensor:
+    r"""The rule of :func:`~deepspike.learning.nessler_stdp` applied to the probabilities
+    :math:`p = e^{w}` instead of their logarithms: at each spike of neuron :math:`k`,
+    :math:`p_{ki} \leftarrow p_{ki} + \eta (y_i - p_{ki})`, a running average with the same fixed
+    point :math:`p(y_i = 1 \mid k)` and, to first order in :math:`\eta`, the same step
+    (:math:`e^{w + \Delta w} \approx e^w (1 + \Delta w)`). The log-space step
+    :math:`\eta (e^{-w} y - 1)` grows without bound as :math:`w` falls: an input first seen at
+    a weight near the floor jumps to the ceiling. Returns the new probabilities, in
+    :math:`[e^{\text{floor}}, 1]`."""
+    hits = outer(post, recent).to(w.dtype)
+    fired = post.reshape(-1, post.shape[-1]).sum(0).to(w.dtype).unsqueeze(1)
+    p = torch.exp(w)
+    return (p + lr * (hits - fired * p)).clamp(min=math.exp(LOG_FLOOR), max=1.0)
+
+
 @torch.no_grad()
-def learn(model: StochasticWTA, spikes: torch.Tensor, lr: float, prior_lr: float) -> None:
-    """One batch of probabilistic STDP on the weights and (``prior_lr > 0``) the
-    excitabilities."""
+def learn(
+    model: StochasticWTA,
+    spikes: torch.Tensor,
+    lr: float,
+    prior_lr: float,
+    homeostasis_lr: float = 0.0,
+    probability_space: bool = False,
+) -> None:
+    r"""One batch of probabilistic STDP on the weights, and on the excitabilities either the
+    paper's prior rule (``prior_lr > 0``: :math:`b_k \to \log p(k)`) or homeostasis
+    (``homeostasis_lr > 0``; Habenschuss, Bill & Nessler 2012): at every output spike
+    :math:`\Delta b_k = \eta_b (1/K - [k \text{ fired}])`, which keeps every neuron's share of
+    the spikes near :math:`1/K`."""
     out = model(spikes)
     w = model.synapses.weight
-    w += nessler_stdp(box(spikes, model.sigma_steps), out, w, lr)
+    recent = box(spikes, model.sigma_steps)
+    if probability_space:
+        w.copy_(torch.log(probability_update(recent, out, w, lr)))
+    else:
+        w += nessler_stdp(recent, out, w, lr)
     w.clamp_(min=LOG_FLOOR, max=0.0)
     counts = out.sum((0, 1))
     b = model.excitability
-    b += prior_lr * (counts * torch.exp(-b) - counts.sum())
-    b.clamp_(min=LOG_FLOOR, max=0.0)
+    if prior_lr > 0:
+        b += prior_lr * (counts * torch.exp(-b) - counts.sum())
+        b.clamp_(min=LOG_FLOOR, max=0.0)
+    if homeostasis_lr > 0:
+        b += homeostasis_lr * (counts.sum() / len(counts) - counts)
+        b.clamp_(min=LOG_FLOOR, max=-LOG_FLOOR)
 
 
 @torch.no_grad()
@@ -131,7 +175,14 @@ def _fit(ctx: Context, model: StochasticWTA, images: torch.Tensor) -> None:
             idx = order[i : i + c["batch_size"]]
             lr = c["lr"] * (c["lr_decay"] ** (seen / max(len(images), 1)))
             s = input_spikes(images[idx], steps_of(c), c["input_rate_hz"], c["dt"], ctx.generator)
-            learn(model, s, lr, lr * c["prior_lr_ratio"])
+            learn(
+                model,
+                s,
+                lr,
+                lr * c["prior_lr_ratio"],
+                lr * c["homeostasis_lr_ratio"],
+                c["weight_update"] == "probability",
+            )
             seen += len(idx)
             bar.update(len(idx))
         common.log.info("epoch %d/%d done", epoch + 1, c["epochs"])
@@ -219,15 +270,18 @@ RECIPE = register(
             "sigma_ms": 10.0,
             "input_rate_hz": 40.0,
             "output_rate_hz": 200.0,
-            "lr": 0.02,
+            "lr": 0.005,
             "lr_decay": 0.5,
             "prior_lr_ratio": 0.0,
+            "homeostasis_lr_ratio": 0.0,
+            "weight_update": "probability",  # "log": the paper's step in log space
             "n_train": 0,
             "n_test": 0,
             "threads": 1,
         },
-        smoke={"n_outputs": 40, "epochs": 3},
-        quick={"n_outputs": 100, "epochs": 4},
+        # a few hundred small digits need the larger step (68 % on digits; 19 % at 0.005)
+        smoke={"n_outputs": 40, "epochs": 3, "lr": 0.02},
+        quick={"n_outputs": 100, "epochs": 4, "lr": 0.02},
         train=train,
         evaluate=evaluate,
     )
