@@ -386,3 +386,19 @@ def test_nessler_probability_update_is_the_running_average_and_stays_bounded():
     small = ness.probability_update(recent[:, :2], post, w[:, :2].contiguous(), lr=1e-4)
     first_order = torch.exp(w[:, :2] + nessler_stdp(recent[:, :2], post, w[:, :2], lr=1e-4))
     torch.testing.assert_close(small, first_order, rtol=1e-6, atol=1e-7)
+
+
+def test_nessler_homeostasis_lowers_the_excitability_of_neurons_above_their_share():
+    from deepspike.recipes import nessler2013_wta as ness
+
+    model = ness.StochasticWTA(n_inputs=6, n_outputs=3, sigma_steps=2, rate=1.0)
+    model.generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        model.synapses.weight.fill_(-1.0)
+        model.excitability.copy_(torch.tensor([5.0, 0.0, 0.0]))  # neuron 0 wins nearly always
+    spikes = (torch.rand(20, 4, 6, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    ness.learn(model, spikes, lr=0.0, prior_lr=0.0, homeostasis_lr=0.01)
+    b = model.excitability
+    # 80 spikes, nearly all from neuron 0: it drops by about 0.01 (80 - 80/3); the others rise
+    assert float(b[0]) < 5.0 - 0.4 and float(b[1]) > 0.0 and float(b[2]) > 0.0
+    assert float(b.sum()) == pytest.approx(5.0)  # the updates sum to zero
