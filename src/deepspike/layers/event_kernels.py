@@ -37,6 +37,16 @@ def _count_events(x: np.ndarray) -> int:
 
 
 @numba.njit(inline="always")
+def _events_or_status(x: np.ndarray, max_events: int) -> int:
+    """The number of events in ``x``, or -2 if it is not spikes, or -1 if there are more than
+    ``max_events``."""
+    n_events = _count_events(x)
+    if n_events < 0:
+        return -2
+    return -1 if n_events > max_events else n_events
+
+
+@numba.njit(inline="always")
 def _row_currents(
     xr: np.ndarray, table: np.ndarray, bias: np.ndarray, active: np.ndarray, y: np.ndarray
 ) -> None:
@@ -79,11 +89,9 @@ def accumulate_spikes(
     output. Returns the number of events, or (before any work) -2 for an input that is not a
     spike or -1 for more than ``max_events`` events.
     """
-    n_events = _count_events(x)
+    n_events = _events_or_status(x, max_events)
     if n_events < 0:
-        return -2
-    if n_events > max_events:
-        return -1
+        return n_events
     active = np.empty(x.shape[1], dtype=np.int64)
     for r in range(x.shape[0]):
         _row_currents(x[r], table, bias, active, y[r])
@@ -109,11 +117,9 @@ def linear_neuron_events(
     Returns the number of input events, or (before any work) -2 for an input that is not a
     spike or -1 for more than ``max_events`` events.
     """
-    n_events = _count_events(x)
+    n_events = _events_or_status(x, max_events)
     if n_events < 0:
-        return -2
-    if n_events > max_events:
-        return -1
+        return n_events
     n_out = table.shape[1]
     v_reset, zero, one, beta, v_th = consts[0], consts[1], consts[2], consts[3], consts[4]
     v = np.full((batch, n_out), consts[5], dtype=spikes.dtype)
