@@ -402,3 +402,17 @@ def test_nessler_homeostasis_lowers_the_excitability_of_neurons_above_their_shar
     # 80 spikes, nearly all from neuron 0: it drops by about 0.01 (80 - 80/3); the others rise
     assert float(b[0]) < 5.0 - 0.4 and float(b[1]) > 0.0 and float(b[2]) > 0.0
     assert float(b.sum()) == pytest.approx(5.0)  # the updates sum to zero
+
+
+def test_a_batch_without_winners_leaves_the_weights_unchanged():
+    """Regression: a batch where no neuron reaches threshold made the winner update reshape
+    an empty tensor with -1 and fail (the quick setting of mozafari2019-rstdp hit it)."""
+    from deepspike.recipes import _conv_stdp as conv
+
+    spec = conv.ConvSpec(4, 3, threshold=1e6, padding=1, k=2, pool=0)  # unreachable
+    stack = conv.ConvStack(2, [spec])
+    waves = (torch.rand(5, 2, 2, 6, 6) < 0.3).float().cumsum(0).clamp(max=1.0)
+    with torch.no_grad():  # as in training
+        v = conv.potentials(waves, stack.convs[0])
+        delta = conv.winner_updates(waves, v, stack.convs[0], spec, (0.004, -0.003))
+    assert delta.rows.shape[0] == 0 and delta.units.numel() == 0

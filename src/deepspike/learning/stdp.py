@@ -54,6 +54,7 @@ are scaled by it, so a negative reward turns STDP into anti-STDP.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -131,6 +132,12 @@ def _scatter_rows(units: torch.Tensor, rows: torch.Tensor, n_out: int) -> torch.
     return out
 
 
+def _as_rows(x: torch.Tensor) -> torch.Tensor:
+    """``[..., n]`` as ``[rows, n]``, with the row count explicit (``-1`` is ambiguous when
+    ``n`` is 0, e.g. no neuron learns in this batch)."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+
+
 def outer(post_side: torch.Tensor, pre_side: torch.Tensor) -> torch.Tensor:
     r""":math:`\sum_{rows} \mathrm{post}^\top \mathrm{pre}`: ``[..., n_out]`` x ``[..., n_in]``
     -> ``[n_out, n_in]``.
@@ -138,8 +145,8 @@ def outer(post_side: torch.Tensor, pre_side: torch.Tensor) -> torch.Tensor:
     Event sparse: only rows (time steps x samples x positions) where both sides are non-zero
     take part in the product.
     """
-    a = post_side.reshape(-1, post_side.shape[-1])
-    b = pre_side.reshape(-1, pre_side.shape[-1])
+    a = _as_rows(post_side)
+    b = _as_rows(pre_side)
     if a.shape[0] != b.shape[0]:
         raise ShapeError(
             f"pre and post activity disagree on rows: {list(pre_side.shape)} vs "

@@ -274,7 +274,8 @@ def winner_updates(
     view = ConvView(spec.kernel, padding=spec.padding)
     weight = view.matrix(conv.weight.detach())
     at_fire = waves_in[times[b, f, h, w].long(), b]  # [K, C, H, W]: inputs fired by then
-    patches = view.pre_rows(at_fire.unsqueeze(0)).reshape(len(b), -1, weight.shape[1])
+    positions = v.shape[-2] * v.shape[-1]  # explicit: with no winner, -1 is ambiguous
+    patches = view.pre_rows(at_fire.unsqueeze(0)).reshape(len(b), positions, weight.shape[1])
     position = h * v.shape[-1] + w
     pre_before = patches[torch.arange(len(b)), position]
     post = F.one_hot(f, spec.maps).to(weight.dtype)
