@@ -46,12 +46,12 @@ def fused_pair(linear: nn.Module, neuron: nn.Module, x: torch.Tensor) -> torch.T
     scan selected, and neither module hooked."""
     if not (isinstance(linear, Linear) and isinstance(neuron, Neuron)):
         return None
+    if not linear.event_driven(x, min_synapses=0):  # first: in training this is all it costs
+        return None
     if neuron.stateful or neuron.output != "spikes" or neuron.tau_mem is not None:
         return None
     constants = float_constants(neuron.model)
     if constants is None or hooked(linear) or hooked(neuron):
-        return None
-    if not linear.event_driven(x, min_synapses=0):
         return None
     backend = select_backend(x)  # numba, where the neurons would take the float scan
     if backend is None or backend.name != "numba":
