@@ -28,6 +28,7 @@ Recognition 94.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -106,8 +107,7 @@ def dog_maps(images: torch.Tensor, scales: Sequence[tuple[int, float, float]]) -
 def latency_waves(maps: torch.Tensor, steps: int) -> torch.Tensor:
     """Cumulative latency waves ``[T, B, C, H, W]``: 1 from each input's spike step on."""
     times = encoding.spike_times(maps.clamp(0.0, 1.0), steps, "linear")
-    t = torch.arange(steps, dtype=times.dtype).reshape(-1, 1, 1, 1, 1)
-    return (torch.floor(times + 0.5) <= t).to(torch.float32)
+    return waves_at(torch.floor(times + 0.5), steps)
 
 
 def thresholded_dog_maps(
@@ -118,15 +118,22 @@ def thresholded_dog_maps(
     ``(size, sigma_s, sigma_c)``, zero-padded to the largest size and correlated with the
     images (zero padding, same size); responses below ``threshold`` are set to 0. Images are in
     ``[0, 1]``, so the authors' threshold of 50 on 0-255 pixels is ``50 / 255``."""
+    bank = _peak_dog_bank(tuple(scales))
+    maps = F.conv2d(images.float().unsqueeze(1), bank, padding=bank.shape[-1] // 2)
+    return torch.where(maps >= threshold, maps, torch.zeros_like(maps))
+
+
+@functools.lru_cache(maxsize=8)
+def _peak_dog_bank(scales: tuple[tuple[int, float, float], ...]) -> torch.Tensor:
+    """The ON/OFF kernels of :func:`thresholded_dog_maps` ``[2S, 1, K, K]``, built once per
+    set of scales (the front end runs once per training image)."""
     largest = max(size for size, _, _ in scales)
     kernels = []
     for size, centre, surround in scales:
         pad = (largest - size) // 2
         for s1, s2 in ((centre, surround), (surround, centre)):
             kernels.append(F.pad(encoding.peak_dog_kernel(size, s1, s2), (pad,) * 4))
-    bank = torch.stack(kernels).unsqueeze(1)
-    maps = F.conv2d(images.float().unsqueeze(1), bank, padding=largest // 2)
-    return torch.where(maps >= threshold, maps, torch.zeros_like(maps))
+    return torch.stack(kernels).unsqueeze(1)
 
 
 def local_normalisation(maps: torch.Tensor, radius: int, eps: float = 1e-12) -> torch.Tensor:
@@ -142,9 +149,7 @@ def rank_waves(maps: torch.Tensor, steps: int) -> torch.Tensor:
     """Cumulative rank-order waves ``[T, B, C, H, W]``: the non-zero inputs of each image fire
     in order of decreasing value, an equal share of them per step
     (:func:`deepspike.encoding.rank_order.rank_order_times`); zero never fires."""
-    times = rank_order_times(maps, steps)
-    t = torch.arange(steps, dtype=times.dtype).reshape(-1, 1, 1, 1, 1)
-    return (times <= t).to(torch.float32)
+    return waves_at(rank_order_times(maps, steps), steps)
 
 
 def wave_times(waves: torch.Tensor) -> torch.Tensor:
@@ -157,9 +162,11 @@ def wave_times(waves: torch.Tensor) -> torch.Tensor:
 
 
 def waves_at(times: torch.Tensor, steps: int) -> torch.Tensor:
-    """The cumulative waves ``[T, B, ...]`` of first steps ``times`` (:func:`wave_times`)."""
-    t = torch.arange(steps, dtype=torch.int16).reshape(-1, *([1] * times.dim()))
-    return (times.to(torch.int16).unsqueeze(0) <= t).to(torch.float32)
+    """The cumulative waves ``[T, B, ...]`` of first steps ``times``: integer steps as
+    :func:`wave_times` stores them, or float steps (``inf``: never fires)."""
+    dtype = times.dtype if times.is_floating_point() else torch.int16
+    t = torch.arange(steps, dtype=dtype).reshape(-1, *([1] * times.dim()))
+    return (times.to(dtype).unsqueeze(0) <= t).to(torch.float32)
 
 
 def spikes_of(waves: torch.Tensor) -> torch.Tensor:

@@ -290,7 +290,7 @@ def _train_decision(ctx, stack, x, y, progress: common.Progress | None, carried)
     with torch.no_grad():  # R-STDP's hard bounds hold from the start (later: a no-op)
         stack.convs[-1].weight.clamp_(c["rstdp_w_min"], c["rstdp_w_max"])
     inputs = decision_inputs(c, stack, x)
-    bar = tqdm(range(c["rstdp_epochs"]), desc="R-STDP", disable=not ctx.progress, initial=done)
+    bar = tqdm(total=c["rstdp_epochs"], desc="R-STDP", disable=not ctx.progress, initial=done)
     for epoch in range(done, c["rstdp_epochs"]):
         order = torch.randperm(len(inputs), generator=ctx.generator)
         epoch_hits = 0
