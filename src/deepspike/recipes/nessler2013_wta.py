@@ -42,7 +42,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deepspike.layers import Linear
-from deepspike.learning import box, nessler_stdp, outer
+from deepspike.learning import box, nessler_stdp
 from deepspike.metrics import CostMeter
 from deepspike.recipes import _stdp_common as common
 from deepspike.recipes.common import image_split
@@ -114,10 +114,8 @@ def probability_update(
     :math:`\eta (e^{-w} y - 1)` grows without bound as :math:`w` falls: an input first seen at
     a weight near the floor jumps to the ceiling. Returns the new probabilities, in
     :math:`[e^{\text{floor}}, 1]`."""
-    hits = outer(post, recent).to(w.dtype)
-    fired = post.reshape(-1, post.shape[-1]).sum(0).to(w.dtype).unsqueeze(1)
-    p = torch.exp(w)
-    return (p + lr * (hits - fired * p)).clamp(min=math.exp(LOG_FLOOR), max=1.0)
+    p = torch.exp(w)  # p + lr (hits - fired p) = p (1 + the log-space step)
+    return (p * (1.0 + nessler_stdp(recent, post, w, lr))).clamp(min=math.exp(LOG_FLOOR), max=1.0)
 
 
 @torch.no_grad()
