@@ -117,6 +117,31 @@ def test_diehl_cook_learning_changes_only_the_neurons_that_fired():
     torch.testing.assert_close(learner.weight_by_input, after.T, rtol=0, atol=0)
 
 
+def test_diehl_cook_run_extended_by_an_epoch_equals_a_longer_run(tmp_path):
+    images = torch.rand(24, 64) * (torch.rand(24, 64) < 0.5)
+    net = dc.network_from(small_config(), 64)
+    straight, _ = dc.fit(context(small_config(epochs=2)), net, images)
+    folder = str(tmp_path)
+    dc.fit(context(small_config(checkpoint_dir=folder, epochs=1)), net, images)
+    extended, stats = dc.fit(context(small_config(checkpoint_dir=folder, epochs=2)), net, images)
+    assert stats["resumed_at_image"] == 24
+    torch.testing.assert_close(extended.weight, straight.weight, rtol=0, atol=0)
+    torch.testing.assert_close(extended.theta, straight.theta, rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match="past the 24 images that epochs sets"):
+        dc.fit(context(small_config(checkpoint_dir=folder, epochs=1)), net, images)
+
+
+def test_progress_survives_changes_to_evaluation_and_length_only(tmp_path):
+    config = small_config(checkpoint_dir=str(tmp_path), n_label=100, epochs=1)
+    common.save_progress(context(config), 8, {"w": torch.ones(2)}, {"note": 1})
+    later = small_config(
+        checkpoint_dir=str(tmp_path), n_label=0, n_test=5, batch_size_eval=3, epochs=4
+    )
+    saved = common.load_progress(context(later))
+    assert saved is not None and saved.step == 8 and saved.extra == {"note": 1}
+    torch.testing.assert_close(saved.tensors["w"], torch.ones(2))
+
+
 def test_progress_of_another_configuration_is_refused(tmp_path):
     config = small_config(checkpoint_dir=str(tmp_path))
     common.save_progress(context(config), 8, {"w": torch.zeros(2)}, {})
@@ -288,18 +313,18 @@ class _Stop(Exception):
     pass
 
 
-def test_mozafari_resumes_after_an_epoch_with_identical_weights(tmp_path, monkeypatch):
+def test_mozafari_resumes_or_extends_with_identical_weights(tmp_path, monkeypatch):
     from deepspike.io.checkpoint import load_checkpoint
     from deepspike.recipes import mozafari2019_rstdp as moz
 
-    def run(out, resume=False):
+    def run(out, resume=False, epochs=3):
         return runner.train(
             "mozafari2019-rstdp",
             out=tmp_path / out,
             dataset="digits",
             profile="smoke",
             progress=False,
-            overrides={"rstdp_epochs": 3, "n_train": 300},
+            overrides={"rstdp_epochs": epochs, "n_train": 300},
             resume=resume,
         )
 
@@ -323,6 +348,17 @@ def test_mozafari_resumes_after_an_epoch_with_identical_weights(tmp_path, monkey
     b = load_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")[0]
     for name, tensor in a.items():
         torch.testing.assert_close(b[name], tensor, rtol=0, atol=0)
+
+    # a finished run of one epoch, extended to three, equals the three-epoch run
+    run("extended", epochs=1)
+    extended = run("extended", resume=True)
+    assert extended["extra"]["resumed_at_epoch"] == 1
+    assert extended["extra"]["rstdp_train_accuracy"] == straight["extra"]["rstdp_train_accuracy"]
+    c = load_checkpoint(tmp_path / "extended" / "checkpoint.safetensors")[0]
+    for name, tensor in a.items():
+        torch.testing.assert_close(c[name], tensor, rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match="past the 1 epochs that rstdp_epochs sets"):
+        run("extended", resume=True, epochs=1)
 
 
 def test_mozafari_retina_thresholds_normalises_locally_and_ranks():

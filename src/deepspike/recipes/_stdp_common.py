@@ -6,6 +6,14 @@ through :func:`deepspike.io.save_checkpoint`) into ``checkpoint_dir`` or, when t
 run's output directory, with its tensors, the position in the run and the state of the run's
 random generator. ``deepspike train ... --resume`` (or an explicit ``checkpoint_dir``) continues
 from it; a progress file made with another configuration raises ``CheckpointError``.
+
+Three kinds of setting do not change what a progress file holds, so they may differ on resuming
+(:data:`RESUMABLE_KEYS`): where and how often to save, how the trained network is evaluated
+(``n_label``, ``n_test``, ``batch_size_eval``: a finished run re-evaluates with other values),
+and how long training goes (``epochs``, ``rstdp_epochs``). The last extends a run: epochs run in
+sequence from the saved generator state, so a run of 30 epochs resumed with 60 computes exactly
+what a fresh run of 60 would. A progress file already past the requested length is refused
+(:func:`check_within`).
 """
 
 from __future__ import annotations
@@ -32,6 +40,12 @@ PROGRESS_FILE = "progress.safetensors"
 RNG_KEY = "_rng_state"
 #: settings that say where and how often to save, not what to compute
 CHECKPOINT_KEYS = ("checkpoint_dir", "checkpoint_every")
+#: settings read only once training is over
+EVALUATION_KEYS = ("n_label", "n_test", "batch_size_eval")
+#: settings that say how long training runs: a longer run continues a shorter one's progress
+LENGTH_KEYS = ("epochs", "rstdp_epochs")
+#: the settings a resumed run may change (left out of :func:`config_fingerprint`)
+RESUMABLE_KEYS = CHECKPOINT_KEYS + EVALUATION_KEYS + LENGTH_KEYS
 
 
 # --------------------------------------------------------------------------- threads
@@ -106,8 +120,9 @@ def percent_correct(predictions: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def config_fingerprint(config: Mapping[str, Any]) -> str:
-    """A hash of the settings that determine the computation (not where to checkpoint)."""
-    relevant = {k: v for k, v in sorted(config.items()) if k not in CHECKPOINT_KEYS}
+    """A hash of the settings that determine what training computes up to any given step
+    (all but :data:`RESUMABLE_KEYS`)."""
+    relevant = {k: v for k, v in sorted(config.items()) if k not in RESUMABLE_KEYS}
     text = json.dumps(relevant, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -171,6 +186,16 @@ def load_progress(ctx: Context) -> Progress | None:
     ctx.generator.set_state(tensors.pop(RNG_KEY))
     log.info("resuming from step %d of %s", meta["step"], path)
     return Progress(int(meta["step"]), tensors, dict(meta.get("extra", {})))
+
+
+def check_within(progress: Progress | None, total: int, setting: str, unit: str) -> None:
+    """Refuse a progress file that has trained past ``total`` (set by ``setting``): its state
+    is not what a run of that length computes."""
+    if progress is not None and progress.step > total:
+        raise CheckpointError(
+            f"the progress file is at {unit} {progress.step}, past the {total} {unit}s that "
+            f"{setting} sets; raise {setting}, or start afresh in an empty --out"
+        )
 
 
 def due(done: int, before: int, every: int) -> bool:

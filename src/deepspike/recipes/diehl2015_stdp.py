@@ -385,6 +385,7 @@ def fit(
     epochs, n, batch_size = epochs_for(c), len(images), c["batch_size"]
     total = epochs * n
     saved = common.load_progress(ctx)
+    common.check_within(saved, total, "epochs", "image")
     if saved is None:
         learner, done = Learner(net, initial_state(net, ctx.generator, c["w_init_max"])), 0
         earlier_seconds: float | None = 0.0

@@ -323,6 +323,7 @@ def _train(ctx: Context) -> Outcome:
     test_set = image_split(ctx, "test", c["n_test"])
     stack = build(c)
     saved = common.load_progress(ctx)
+    common.check_within(saved, c["rstdp_epochs"], "rstdp_epochs", "epoch")
     started = time.perf_counter()
     earlier = saved.extra.get("train_seconds") if saved is not None else 0.0
 
