@@ -13,15 +13,18 @@ Both walk the neurons in blocks of :data:`BLOCK`; inside a block the time loop i
 the neuron loop innermost, over 1-D slices, so the block's state stays in L1 and the inner loop
 streams contiguous memory. Every flag is tested outside the inner loops (one inner loop per
 case, the per-element arithmetic shared through inlined helpers) and the reset mode is a select,
-so LLVM vectorises every inner loop. Every arithmetic operation is the one
+so LLVM vectorises every inner loop. The backward is compiled with ``error_model="numpy"``: numba's
+default checks every division for a zero divisor, a branch that kept the inline surrogate slope
+:math:`c / (1 + a|d|)^2` (divisor at least 1) from vectorising; the slope is computed in the
+adjoint loop that uses it. Every arithmetic operation is the one
 :meth:`LIFParams.step` / :meth:`ALIFParams.step` does in torch, in the same order and in the
 input's precision (no ``fastmath``, so nothing is contracted into an FMA): the forward is
 bit-identical to the per-step reference.
 
-The kernels are serial. The scan is memory-bound (per element and step one read of the input
-and one write of the spikes), and on two cores neither a ``prange`` over neuron blocks (much
-slower under load: numba's OpenMP workers spin against torch's) nor neuron ranges on two Python
-threads (the kernels release the GIL) measured faster; see ``docs/kernels.md``.
+The kernels are serial. Out of cache the scan is bound by memory traffic, and on two cores
+neither a ``prange`` over neuron blocks (much slower under load: numba's OpenMP workers spin
+against torch's) nor neuron ranges on two Python threads (the kernels release the GIL) measured
+faster; see ``docs/kernels.md``.
 
 This module (and with it numba) is imported only when the first scan runs on CPU; the kernels
 compile on their first call (a few seconds per dtype) and the machine code is cached on disk
@@ -67,6 +70,39 @@ def _reset_slope(h: float, theta: float, v_reset: float, reset: int, detach: boo
     if reset == 0:
         return theta
     return h - v_reset
+
+
+@numba.njit(inline="always")
+def _inverse_square(distance: float, scale: float, sharpness: float, one: float) -> float:
+    """The fast-sigmoid / SuperSpike slope :math:`c / (1 + a|d|)^2`, with the torch
+    surrogate's operations in the same order."""
+    q = one + sharpness * abs(distance)
+    return scale / (q * q)
+
+
+@numba.njit(inline="always")
+def _lif_adjoint(h, theta, g_s, dv, slope, beta, v_reset, reset, detach, zero, one):
+    r"""One neuron's adjoint step without adaptation: returns
+    :math:`(\bar h_t, \bar v_{t-1})` from :math:`\bar v_t` (``dv``)."""
+    s = _fire(h, theta, zero, one)
+    k = _reset_slope(h, theta, v_reset, reset, detach, zero)
+    du = (g_s - k * dv) * slope
+    dh = (one - s if reset == 1 else one) * dv + du
+    return dh, beta * dh
+
+
+@numba.njit(inline="always")
+def _alif_adjoint(
+    h, theta, g_s, dv, da, slope, beta, rho, badapt, gain, v_reset, reset, detach, zero, one
+):
+    r"""One ALIF neuron's adjoint step: returns
+    :math:`(\bar h_t, \bar v_{t-1}, \bar a_{t-1})` from :math:`\bar v_t, \bar a_t`."""
+    s = _fire(h, theta, zero, one)
+    k = _reset_slope(h, theta, v_reset, reset, detach, zero)
+    du = (g_s + gain * da - k * dv) * slope
+    dh = (one - s if reset == 1 else one) * dv + du
+    dtheta = -du - (s * dv if reset == 0 else zero)
+    return dh, beta * dh, rho * da + badapt * dtheta
 
 
 @numba.njit(cache=True, nogil=True)
@@ -129,7 +165,7 @@ def scan_forward(
             v_out[0, lo:hi] = v
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def scan_backward(
     h_in: np.ndarray,  # [T, M] pre-reset membrane, saved by the forward
     theta_in: np.ndarray,  # [T, M] threshold (ALIF), else [1, 0] (the base threshold)
@@ -162,7 +198,6 @@ def scan_backward(
     v_reset, zero, one = consts[0], consts[1], consts[2]
     inline = slope.shape[1] == 0
     scale, sharpness = (consts[3], consts[4]) if inline else (one, one)
-    buffer = np.empty(BLOCK if inline else 0, dtype=h_in.dtype)
     for lo in range(0, n, BLOCK):
         hi = min(lo + BLOCK, n)
         width = hi - lo
@@ -176,35 +211,79 @@ def scan_backward(
                 if adaptive:
                     da += grad_a[t, lo:hi]
             hs, gs, dx = h_in[t, lo:hi], grad_spikes[t, lo:hi], grad_x[t, lo:hi]
-            if inline:  # the surrogate slope of this step, as the torch surrogate computes it
-                sl = buffer[:width]
-                ths = theta_in[t, lo:hi] if adaptive else b_vth
+            ths = theta_in[t, lo:hi] if adaptive else b_vth
+            sl = slope[t - t0, lo:hi] if not inline else slope[0, 0:0]
+            # one loop per case; the inline slope is computed where it is used
+            if adaptive and inline:
                 for j in range(width):
-                    q = one + sharpness * abs(hs[j] - ths[j])
-                    sl[j] = scale / (q * q)
+                    slope_j = _inverse_square(hs[j] - ths[j], scale, sharpness, one)
+                    dx[j], dv[j], da[j] = _alif_adjoint(
+                        hs[j],
+                        ths[j],
+                        gs[j],
+                        dv[j],
+                        da[j],
+                        slope_j,
+                        b_beta[j],
+                        b_rho[j],
+                        b_badapt[j],
+                        b_gain[j],
+                        v_reset,
+                        reset,
+                        detach_reset,
+                        zero,
+                        one,
+                    )
+            elif adaptive:
+                for j in range(width):
+                    dx[j], dv[j], da[j] = _alif_adjoint(
+                        hs[j],
+                        ths[j],
+                        gs[j],
+                        dv[j],
+                        da[j],
+                        sl[j],
+                        b_beta[j],
+                        b_rho[j],
+                        b_badapt[j],
+                        b_gain[j],
+                        v_reset,
+                        reset,
+                        detach_reset,
+                        zero,
+                        one,
+                    )
+            elif inline:
+                for j in range(width):
+                    slope_j = _inverse_square(hs[j] - ths[j], scale, sharpness, one)
+                    dx[j], dv[j] = _lif_adjoint(
+                        hs[j],
+                        ths[j],
+                        gs[j],
+                        dv[j],
+                        slope_j,
+                        b_beta[j],
+                        v_reset,
+                        reset,
+                        detach_reset,
+                        zero,
+                        one,
+                    )
             else:
-                sl = slope[t - t0, lo:hi]
-            if adaptive:
-                ths = theta_in[t, lo:hi]
                 for j in range(width):
-                    h, theta = hs[j], ths[j]
-                    s = _fire(h, theta, zero, one)
-                    k = _reset_slope(h, theta, v_reset, reset, detach_reset, zero)
-                    du = (gs[j] + b_gain[j] * da[j] - k * dv[j]) * sl[j]
-                    dh = (one - s if reset == 1 else one) * dv[j] + du
-                    dtheta = -du - (s * dv[j] if reset == 0 else zero)
-                    da[j] = b_rho[j] * da[j] + b_badapt[j] * dtheta
-                    dx[j] = dh
-                    dv[j] = b_beta[j] * dh
-            else:
-                for j in range(width):
-                    h = hs[j]
-                    s = _fire(h, b_vth[j], zero, one)
-                    k = _reset_slope(h, b_vth[j], v_reset, reset, detach_reset, zero)
-                    du = (gs[j] - k * dv[j]) * sl[j]
-                    dh = (one - s if reset == 1 else one) * dv[j] + du
-                    dx[j] = dh
-                    dv[j] = b_beta[j] * dh
+                    dx[j], dv[j] = _lif_adjoint(
+                        hs[j],
+                        ths[j],
+                        gs[j],
+                        dv[j],
+                        sl[j],
+                        b_beta[j],
+                        v_reset,
+                        reset,
+                        detach_reset,
+                        zero,
+                        one,
+                    )
             if want_beta:  # dL/dbeta += dh_t v_{t-1}, v_{t-1} recomputed from row t-1
                 if t == 0:
                     for j in range(width):
