@@ -30,7 +30,8 @@ class ScanConfig:
 
 class ScanTensors(NamedTuple):
     """Per-neuron parameters, each a contiguous ``[M]`` vector in the input's dtype and device
-    (``[0]`` where unused), and ``consts = (v_reset, 0, 1)`` so kernels compute in that dtype.
+    (``[0]`` where unused), and ``consts = (v_reset, 0, 1)`` so kernels compute in that dtype
+    (followed by the surrogate's ``(c, a)`` where the numba backward evaluates it inline).
 
     ``beta`` may carry autograd history (a learnable time constant); the others may not.
     """

@@ -146,11 +146,12 @@ class _ThresholdScan(torch.autograd.Function):
         da = torch.zeros_like(grad_a[0]) if cfg.record else grad_a[0].clone()
         grad_x = torch.empty_like(h)
         grad_beta = h.new_zeros(n if want_beta else 0)
-        form = inline_form(cfg.surrogate, backend, h)
-        rows = n_steps if form is not None else max(1, backend.chunk_elements // max(n, 1))
+        # the numba kernel evaluates the slope from the (c, a) that threshold_scan appended
+        inline = p.consts.numel() == 5 and inline_form(cfg.surrogate, backend) is not None
+        rows = n_steps if inline else max(1, backend.chunk_elements // max(n, 1))
         for t0, t1 in reversed(chunks(n_steps, rows)):
-            if form is not None:  # the kernel evaluates the slope itself: one call in all
-                slope, p = _unused(h), p._replace(consts=torch.cat([p.consts, form]))
+            if inline:  # the kernel evaluates the slope itself: one call in all
+                slope = _unused(h)
             else:  # the surrogate derivative for the chunk, vectorised over its steps
                 distance = h[t0:t1] - (theta[t0:t1] if cfg.adaptive else p.v_th)
                 slope = cfg.surrogate.derivative(distance)
@@ -184,14 +185,16 @@ class _ThresholdScan(torch.autograd.Function):
         )
 
 
-def inline_form(surrogate: Surrogate, backend: Backend, like: torch.Tensor) -> torch.Tensor | None:
-    """``(c, a)`` in ``like``'s dtype when the numba backward can evaluate the surrogate slope
+def inline_form(surrogate: Surrogate, backend: Backend) -> tuple[float, float] | None:
+    """``(c, a)`` when the numba backward can evaluate the surrogate slope
     :math:`c/(1 + a|x|)^2` itself (fast sigmoid, SuperSpike), which saves a pass of torch
-    operations over ``[T, M]`` and lets one kernel call cover every step; else ``None``."""
+    operations over ``[T, M]`` and lets one kernel call cover every step; else ``None``.
+    :func:`threshold_scan` appends them to the scan's ``consts``."""
     form = getattr(surrogate, "inverse_square_form", None)
     if backend.name != "numba" or form is None:
         return None
-    return torch.tensor(form(), dtype=like.dtype)
+    c, a = form()
+    return float(c), float(a)
 
 
 def neuron_vector(
@@ -226,9 +229,12 @@ def _constant(value: float, n: int, dtype: torch.dtype, device: torch.device) ->
 
 
 @functools.lru_cache(maxsize=32)
-def _scan_consts(v_reset: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``(v_reset, 0, 1)`` in the input's dtype, cached and read-only."""
-    return torch.tensor([v_reset, 0.0, 1.0], dtype=dtype, device=device)
+def _scan_consts(
+    v_reset: float, form: tuple[float, float] | None, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """``(v_reset, 0, 1)``, then the inline surrogate's ``(c, a)`` if any (:func:`inline_form`),
+    in the input's dtype; cached and read-only."""
+    return torch.tensor([v_reset, 0.0, 1.0, *(form or ())], dtype=dtype, device=device)
 
 
 def _parameter_vector(
@@ -321,7 +327,8 @@ def threshold_scan(
     beta_vec, vth_vec, *adapt_vecs = vectors
     empty = inputs.new_empty(0)
     ba_vec, rho_vec, gain_vec = adapt_vecs if adaptation is not None else (empty, empty, empty)
-    consts = _scan_consts(float(v_reset), inputs.dtype, inputs.device)
+    form = inline_form(surrogate, chosen)
+    consts = _scan_consts(float(v_reset), form, inputs.dtype, inputs.device)
     fixed = ScanTensors(empty, vth_vec, ba_vec, rho_vec, gain_vec, consts)
     cfg = ScanConfig(RESET_CODES[reset], adaptation is not None, detach_reset, record, surrogate)
     n_steps, n = inputs.shape[0], slice_shape.numel()
