@@ -15,7 +15,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from speedbench import cases, libraries, memory, report, sparse, spec, stdp
-from speedbench.timing import summarise, time_fn
+from speedbench.timing import summarise, time_fn, time_interleaved
 from speedbench.workload import TimeFold, spikes, train_step, workload
 
 from deepspike.neurons import Neuron
@@ -105,6 +105,29 @@ def test_time_fn_warms_up_then_times_each_repeat():
 def test_time_fn_keeps_timing_short_calls_until_min_seconds():
     timing = time_fn(lambda: time.sleep(0.001), warmup=0, repeats=2, min_seconds=0.02)
     assert 2 < timing.repeats <= 21
+
+
+def test_interleaved_timing_runs_rounds_until_every_function_has_min_seconds():
+    order = []
+
+    def slow():
+        order.append("slow")
+        time.sleep(0.004)
+
+    def fast():
+        order.append("fast")
+
+    def broken():
+        raise RuntimeError("no")
+
+    fns = {"slow": slow, "fast": fast, "broken": broken}
+    timed = time_interleaved(fns, warmup=1, repeats=2, min_seconds=0.02, max_repeats=50)
+    assert isinstance(timed["broken"], RuntimeError)
+    # the fast function never reaches 20 ms, so the rounds go on to max_repeats, in turn
+    assert timed["slow"].repeats == timed["fast"].repeats == 50
+    assert order[:2] == ["slow", "fast"] and order[2:6] == ["slow", "fast"] * 2
+    plain = time_interleaved({"slow": slow}, warmup=0, repeats=3)
+    assert plain["slow"].repeats == 3
 
 
 def test_markdown_cells_escape_pipes():

@@ -82,7 +82,8 @@ def train_case(
             steps[library.name] = train_step(build(library), data, library.reset)
         except Exception as error:  # recorded, the others go on
             results[library.name] = {"error": one_line(error)}
-    timed = time_interleaved(steps, ctx.settings.warmup, ctx.settings.repeats)
+    s = ctx.settings
+    timed = time_interleaved(steps, s.warmup, s.repeats, s.train_min_seconds)
     for name, timing in timed.items():
         failed = isinstance(timing, Exception)
         results[name] = {"error": one_line(timing)} if failed else timing.to_dict()

@@ -56,12 +56,19 @@ def time_fn(
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], Any]], warmup: int, repeats: int
+    fns: dict[str, Callable[[], Any]],
+    warmup: int,
+    repeats: int,
+    min_seconds: float = 0.0,
+    max_repeats: int = 1_000,
 ) -> dict[str, Timing | Exception]:
     """Time several functions fairly: each is warmed up, then the timed calls go round-robin
-    (one call of each in turn, ``repeats`` rounds), so a slow phase of the machine (another
-    process, a frequency change) falls on every function alike instead of on whichever ran
-    then. A function that raises is recorded with its exception and leaves the rotation."""
+    (one call of each in turn), so a slow phase of the machine (another process, a frequency
+    change) falls on every function alike instead of on whichever ran then. At least
+    ``repeats`` rounds run, and more while any function's timed total is under ``min_seconds``
+    (up to ``max_repeats``), so that steps of a few milliseconds get enough samples for a
+    stable median. A function that raises is recorded with its exception and leaves the
+    rotation."""
     results: dict[str, Timing | Exception] = {}
     live: dict[str, Callable[[], Any]] = {}
     for name, fn in fns.items():
@@ -72,7 +79,14 @@ def time_interleaved(
         except Exception as error:  # recorded by the caller, the others go on
             results[name] = error
     seconds: dict[str, list[float]] = {name: [] for name in live}
-    for _ in range(repeats):
+
+    def more_rounds(done: int) -> bool:
+        short = any(sum(seconds[name]) < min_seconds for name in live)
+        return done < repeats or (short and done < max_repeats)
+
+    rounds = 0
+    while live and more_rounds(rounds):
+        rounds += 1
         for name, fn in list(live.items()):
             start = time.perf_counter()
             try:
