@@ -429,3 +429,45 @@ def test_float_parameter_inference_path_is_bit_identical(kind, reset, dtype, mon
     x.requires_grad_()
     model.multi_step(x, state).spikes.sum().backward()  # a gradient: the general path
     assert calls == [1] and x.grad is not None
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_numba_kernels_give_the_same_bits_for_any_block_width(adaptive) -> None:
+    """Neurons are independent, so how the kernels split them into blocks (in cache: small
+    blocks; beyond: all at once, :func:`cpu_numba.block_width`) must not change a bit."""
+    import numpy as np
+
+    from deepspike.neurons.fused import cpu_numba
+
+    assert cpu_numba.block_width(10, 25_600) == cpu_numba.SMALL_BLOCK
+    assert cpu_numba.block_width(25, 110_592) == 110_592
+    assert cpu_numba.block_width(2, 3_000_000) == cpu_numba.MAX_BLOCK
+    rng = np.random.default_rng(0)
+    t, m = 7, 5_003
+    f32 = np.float32
+    x = (rng.standard_normal((t, m)) * 0.6 + 0.4).astype(f32)
+    v0, beta, vth = rng.random(m).astype(f32), np.full(m, 0.9, f32), np.ones(m, f32)
+    e0, e10 = np.empty(0, f32), np.empty((1, 0), f32)
+    rho = np.full(m, 0.8, f32) if adaptive else e0
+    badapt, gain, a0 = (rho * 2, 1 - rho, np.zeros(m, f32)) if adaptive else (e0, e0, e0)
+    consts = np.array([0.0, 0.0, 1.0, 1.0, 5.0], f32)
+    grad_s = rng.standard_normal((t, m)).astype(f32)
+    outs = []
+    for block in (37, cpu_numba.SMALL_BLOCK, m):
+        spikes, h = np.empty((t, m), f32), np.empty((t, m), f32)
+        v_out = np.empty((1, m), f32)
+        a_out = np.empty((1, m if adaptive else 0), f32)
+        theta = np.empty((t, m), f32) if adaptive else e10
+        args = (x, v0, a0, beta, vth, badapt, rho, gain, consts[:3], 1, adaptive)
+        cpu_numba.scan_forward(*args, spikes, v_out, a_out, h, theta, block)
+        dv, da = np.zeros(m, f32), np.zeros(m if adaptive else 0, f32)
+        grad_beta, grad_x = np.zeros(m, f32), np.empty((t, m), f32)
+        cpu_numba.scan_backward(
+            h, theta, e10, grad_s, e10, e10, v0, beta, vth, badapt, rho, gain, consts,
+            1, adaptive, False, True, 0, t, dv, da, grad_beta, grad_x, block,
+        )  # fmt: skip
+        outs.append((spikes, v_out, a_out, grad_x, dv, da, grad_beta))
+    assert outs[0][0].any() and not outs[0][0].all()
+    for other in outs[1:]:
+        for a, b in zip(outs[0], other, strict=True):
+            assert np.array_equal(a, b)

@@ -9,17 +9,17 @@ Two kernels over the flattened problem ``[T, M]`` (``M`` neurons = batch x featu
   adjoints in and out, so ``scan.py`` can walk ``T`` in chunks, last chunk first, with a
   chunk-sized surrogate-slope buffer.
 
-Both walk the neurons in blocks of :data:`BLOCK`; inside a block the time loop is outermost and
-the neuron loop innermost, over 1-D slices, so the block's state stays in L1 and the inner loop
-streams contiguous memory. Every flag is tested outside the inner loops (one inner loop per
-case, the per-element arithmetic shared through inlined helpers) and the reset mode is a select,
-so LLVM vectorises every inner loop. The backward is compiled with ``error_model="numpy"``: numba's
-default checks every division for a zero divisor, a branch that kept the inline surrogate slope
-:math:`c / (1 + a|d|)^2` (divisor at least 1) from vectorising; the slope is computed in the
-adjoint loop that uses it. Every arithmetic operation is the one
-:meth:`LIFParams.step` / :meth:`ALIFParams.step` does in torch, in the same order and in the
-input's precision (no ``fastmath``, so nothing is contracted into an FMA): the forward is
-bit-identical to the per-step reference.
+Both walk the neurons in blocks (:func:`block_width`: small ones in cache, all neurons at once
+beyond); inside a block the time loop is outermost and the neuron loop innermost, over 1-D
+slices, so the inner loop streams contiguous memory. Every flag is tested outside the inner
+loops (one inner loop per case, the per-element arithmetic shared through inlined helpers) and
+the reset mode is a select, so LLVM vectorises every inner loop. The backward is compiled with
+``error_model="numpy"``: numba's default checks every division for a zero divisor, a branch
+that kept the inline surrogate slope :math:`c / (1 + a|d|)^2` (divisor at least 1) from
+vectorising; the slope is computed in the adjoint loop that uses it. Every arithmetic
+operation is the one :meth:`LIFParams.step` / :meth:`ALIFParams.step` does in torch, in the
+same order and in the input's precision (no ``fastmath``, so nothing is contracted into an
+FMA): the forward is bit-identical to the per-step reference.
 
 The kernels are serial. Out of cache the scan is bound by memory traffic, and on two cores
 neither a ``prange`` over neuron blocks (much slower under load: numba's OpenMP workers spin
@@ -42,8 +42,22 @@ import torch
 
 from deepspike.neurons.fused.config import ScanConfig, ScanTensors
 
-BLOCK = 2048
-"""Neurons per block: the block's state and parameters (8 KiB each in float32) stay in L1."""
+SMALL_BLOCK = 2048
+"""Neurons per block while the problem fits in cache: the block's state stays in L1."""
+LARGE_PROBLEM = 1 << 19
+"""Neuron-steps (``T * M``) from which the arrays outgrow the caches (2 MiB per float32 array)."""
+MAX_BLOCK = 1 << 20
+"""The widest block: its state copies stay under 4 MiB."""
+
+
+def block_width(n_steps: int, n: int) -> int:
+    """Neurons per block for a ``[n_steps, n]`` scan.
+
+    In cache, blocks of :data:`SMALL_BLOCK` keep the state in L1. Once the arrays outgrow the
+    caches, a block is every neuron (up to :data:`MAX_BLOCK`): each step then streams whole
+    contiguous rows, which the hardware prefetchers follow best; blocks of 2,048 made 25-75 row
+    streams per step and were 10-35 % slower there (``docs/kernels.md``)."""
+    return min(max(n, 1), MAX_BLOCK) if n_steps * n >= LARGE_PROBLEM else SMALL_BLOCK
 
 
 @numba.njit(inline="always")
@@ -123,14 +137,15 @@ def scan_forward(
     a_out: np.ndarray,  # out like v_out for the adaptation (ALIF), else [1, 0]
     h_out: np.ndarray,  # out [T, M] pre-reset membrane, or [1, M] scratch (not needed)
     theta_out: np.ndarray,  # out like h_out for the threshold (ALIF), else [1, 0]
+    block: int,  # neurons per block (block_width)
 ) -> None:
     """Forward recurrence; ``[1, M]`` outputs are overwritten every step."""
     n_steps, n = x.shape
     record = v_out.shape[0] == n_steps
     h_step = 1 if h_out.shape[0] == n_steps else 0
     v_reset, zero, one = consts[0], consts[1], consts[2]
-    for lo in range(0, n, BLOCK):
-        hi = min(lo + BLOCK, n)
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
         width = hi - lo
         v = v0[lo:hi].copy()
         a = a0[lo:hi].copy()
@@ -191,6 +206,7 @@ def scan_backward(
     da_carry: np.ndarray,  # the same for the adaptation (ALIF), else [0]
     grad_beta: np.ndarray,  # [M] += dL/dbeta of these steps (when want_beta), else [0]
     grad_x: np.ndarray,  # out [T, M] dL/dx on steps t0 .. t1-1
+    block: int,  # neurons per block (block_width)
 ) -> None:
     r"""Adjoint recurrence over steps :math:`t_1 - 1 \dots t_0` (equations in ``scan.py``)."""
     n = h_in.shape[1]
@@ -198,8 +214,8 @@ def scan_backward(
     v_reset, zero, one = consts[0], consts[1], consts[2]
     inline = slope.shape[1] == 0
     scale, sharpness = (consts[3], consts[4]) if inline else (one, one)
-    for lo in range(0, n, BLOCK):
-        hi = min(lo + BLOCK, n)
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
         width = hi - lo
         # the carried adjoints and dL/dbeta are updated in place (no per-block allocation)
         dv, da, db = dv_carry[lo:hi], da_carry[lo:hi], grad_beta[lo:hi]
@@ -322,6 +338,7 @@ def forward(
         cfg.reset_code,
         cfg.adaptive,
         *map(_np, (spikes, v_out, a_out, h_out, theta_out)),
+        block_width(*x.shape),
     )
     scan_forward(*args)
 
@@ -353,6 +370,7 @@ def backward(
         want_beta,
         *steps,
         *map(_np, (dv_carry, da_carry, grad_beta, grad_x)),
+        block_width(*h.shape),
     )
     scan_backward(*args)
 
@@ -409,5 +427,6 @@ def infer(
         plan.none2,
         h,
         plan.none2,
+        block_width(n_steps, n),
     )
     return torch.from_numpy(spikes), torch.from_numpy(v_out).view(n)
