@@ -13,6 +13,8 @@ additions, like :class:`Linear`'s own event path.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch import nn
@@ -20,7 +22,7 @@ from torch import nn
 from deepspike.layers.synapse import Linear
 from deepspike.neurons.fused.config import RESET_CODES
 from deepspike.neurons.fused.dispatch import select_backend
-from deepspike.neurons.lif import float_constants
+from deepspike.neurons.lif import FloatConstants, float_constants
 from deepspike.neurons.module import Neuron
 
 
@@ -60,23 +62,35 @@ def fused_pair(linear: nn.Module, neuron: nn.Module, x: torch.Tensor) -> torch.T
 
     flat = x.detach().reshape(-1, linear.in_features).contiguous()
     rows_per_step = flat.shape[0] // x.shape[0] if x.shape[0] else 0
-    bias = linear.bias.detach() if linear.bias is not None else flat.new_empty(0)
-    numbers = (constants.v_reset, 0.0, 1.0, constants.beta, constants.v_th, constants.v_init)
-    consts = np.array(numbers, dtype=flat.numpy().dtype)
-    spikes = flat.new_empty((flat.shape[0], linear.out_features))
+    flat_np = flat.numpy()
+    bias = linear.bias.detach().numpy() if linear.bias is not None else _no_bias(flat_np.dtype)
+    spikes = np.empty((flat_np.shape[0], linear.out_features), dtype=flat_np.dtype)
     status = linear_neuron_events(
-        flat.numpy(),
+        flat_np,
         linear.transposed_weight().numpy(),
-        bias.numpy(),
-        int(linear.event_threshold * flat.numel()),
+        bias,
+        int(linear.event_threshold * flat_np.size),
         rows_per_step,
-        consts,
+        _kernel_constants(constants, flat_np.dtype),
         RESET_CODES[constants.reset],
-        spikes.numpy(),
+        spikes,
     )
     if status < 0:
         return None
-    return spikes.reshape(*x.shape[:-1], linear.out_features)
+    return torch.from_numpy(spikes).view(*x.shape[:-1], linear.out_features)
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_constants(constants: FloatConstants, dtype: np.dtype) -> np.ndarray:
+    """``(v_reset, 0, 1, beta, v_th, v_init)`` in ``dtype``, as the kernel reads them; cached
+    (the kernel never writes it)."""
+    c = constants
+    return np.array((c.v_reset, 0.0, 1.0, c.beta, c.v_th, c.v_init), dtype=dtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _no_bias(dtype: np.dtype) -> np.ndarray:
+    return np.empty(0, dtype=dtype)
 
 
 class Sequential(nn.Sequential):
