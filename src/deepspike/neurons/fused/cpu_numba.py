@@ -95,6 +95,13 @@ def _inverse_square(distance: float, scale: float, sharpness: float, one: float)
 
 
 @numba.njit(inline="always")
+def _slope_at(inline: bool, slope, j: int, distance: float, scale: float, sharpness: float, one):
+    """The surrogate slope of neuron ``j``: :func:`_inverse_square` of ``distance`` when the
+    kernel evaluates it (``inline``), else the torch surrogate's value ``slope[j]``."""
+    return _inverse_square(distance, scale, sharpness, one) if inline else slope[j]
+
+
+@numba.njit(inline="always")
 def _lif_adjoint(h, theta, g_s, dv, slope, beta, v_reset, reset, detach, zero, one):
     r"""One neuron's adjoint step without adaptation: returns
     :math:`(\bar h_t, \bar v_{t-1})` from :math:`\bar v_t` (``dv``)."""
@@ -229,10 +236,9 @@ def scan_backward(
             hs, gs, dx = h_in[t, lo:hi], grad_spikes[t, lo:hi], grad_x[t, lo:hi]
             ths = theta_in[t, lo:hi] if adaptive else b_vth
             sl = slope[t - t0, lo:hi] if not inline else slope[0, 0:0]
-            # one loop per case; the inline slope is computed where it is used
-            if adaptive and inline:
+            if adaptive:
                 for j in range(width):
-                    slope_j = _inverse_square(hs[j] - ths[j], scale, sharpness, one)
+                    slope_j = _slope_at(inline, sl, j, hs[j] - ths[j], scale, sharpness, one)
                     dx[j], dv[j], da[j] = _alif_adjoint(
                         hs[j],
                         ths[j],
@@ -244,41 +250,6 @@ def scan_backward(
                         b_rho[j],
                         b_badapt[j],
                         b_gain[j],
-                        v_reset,
-                        reset,
-                        detach_reset,
-                        zero,
-                        one,
-                    )
-            elif adaptive:
-                for j in range(width):
-                    dx[j], dv[j], da[j] = _alif_adjoint(
-                        hs[j],
-                        ths[j],
-                        gs[j],
-                        dv[j],
-                        da[j],
-                        sl[j],
-                        b_beta[j],
-                        b_rho[j],
-                        b_badapt[j],
-                        b_gain[j],
-                        v_reset,
-                        reset,
-                        detach_reset,
-                        zero,
-                        one,
-                    )
-            elif inline:
-                for j in range(width):
-                    slope_j = _inverse_square(hs[j] - ths[j], scale, sharpness, one)
-                    dx[j], dv[j] = _lif_adjoint(
-                        hs[j],
-                        ths[j],
-                        gs[j],
-                        dv[j],
-                        slope_j,
-                        b_beta[j],
                         v_reset,
                         reset,
                         detach_reset,
@@ -287,12 +258,13 @@ def scan_backward(
                     )
             else:
                 for j in range(width):
+                    slope_j = _slope_at(inline, sl, j, hs[j] - ths[j], scale, sharpness, one)
                     dx[j], dv[j] = _lif_adjoint(
                         hs[j],
                         ths[j],
                         gs[j],
                         dv[j],
-                        sl[j],
+                        slope_j,
                         b_beta[j],
                         v_reset,
                         reset,
