@@ -452,3 +452,14 @@ def test_a_batch_without_winners_leaves_the_weights_unchanged():
         v = conv.potentials(waves, stack.convs[0])
         delta = conv.winner_updates(waves, v, stack.convs[0], spec, (0.004, -0.003))
     assert delta.rows.shape[0] == 0 and delta.units.numel() == 0
+
+
+def test_nessler_unknown_weight_update_is_refused_by_name():
+    from deepspike.errors import ConfigError
+    from deepspike.recipes import nessler2013_wta as nessler
+
+    config = get_recipe("nessler2013-wta").config({}, "smoke")
+    assert nessler.in_probability_space(config)
+    assert not nessler.in_probability_space({**config, "weight_update": "log"})
+    with pytest.raises(ConfigError, match="weight_update='logs' is unknown"):
+        nessler.in_probability_space({**config, "weight_update": "logs"})

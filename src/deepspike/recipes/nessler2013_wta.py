@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from deepspike.errors import ConfigError
 from deepspike.layers import Linear
 from deepspike.learning import box, nessler_stdp
 from deepspike.metrics import CostMeter
@@ -162,8 +163,22 @@ def responses(ctx: Context, model: StochasticWTA, images: torch.Tensor, desc: st
     return torch.cat(out)
 
 
+#: ``weight_update`` values: the rule applied to the probabilities, or the paper's log space
+WEIGHT_UPDATES = ("probability", "log")
+
+
+def in_probability_space(c: Mapping[str, Any]) -> bool:
+    """Whether ``weight_update`` asks for :func:`probability_update` (else the log-space step)."""
+    if c["weight_update"] not in WEIGHT_UPDATES:
+        raise ConfigError(
+            f"weight_update={c['weight_update']!r} is unknown; choose one of {WEIGHT_UPDATES}"
+        )
+    return c["weight_update"] == "probability"
+
+
 def _fit(ctx: Context, model: StochasticWTA, images: torch.Tensor) -> None:
     c = ctx.config
+    probability_space = in_probability_space(c)
     total = c["epochs"] * len(images)
     bar = tqdm(total=total, desc="WTA STDP", unit="img", disable=not ctx.progress)
     seen = 0
@@ -179,7 +194,7 @@ def _fit(ctx: Context, model: StochasticWTA, images: torch.Tensor) -> None:
                 lr,
                 lr * c["prior_lr_ratio"],
                 lr * c["homeostasis_lr_ratio"],
-                c["weight_update"] == "probability",
+                probability_space,
             )
             seen += len(idx)
             bar.update(len(idx))
