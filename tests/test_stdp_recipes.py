@@ -117,6 +117,32 @@ def test_diehl_cook_learning_changes_only_the_neurons_that_fired():
     torch.testing.assert_close(learner.weight_by_input, after.T, rtol=0, atol=0)
 
 
+def test_diehl_cook_triplet_rule_learns_from_repeated_spikes_only():
+    """With ``stdp_rule="triplet"`` a neuron's first spike of a presentation potentiates
+    nothing: the window equals the pair rule's with each post spike's potentiation scaled by
+    the unit's post trace (40 ms) from before it."""
+    config = small_config(stdp_rule="triplet")
+    net = dc.network_from(config, 64)
+    assert net.stdp == dc.stdp_rule_from(config)
+    pre, post = torch.zeros(40, 1, 64), torch.zeros(40, 1, 3)
+    pre[2, 0, :8] = 1.0
+    post[5, 0, 0] = 1.0  # unit 0 fires once, unit 1 twice
+    post[5, 0, 1] = post[9, 0, 1] = 1.0
+    window = dc.stdp_window(pre, post, net.stdp)
+    pair = dc.stdp_window(pre, post, dc.stdp_rule_from(small_config()))
+    assert window.units.tolist() == pair.units.tolist() == [0, 1]
+    assert window.ltp[0].abs().sum() == 0
+    # pre at 2; pair: e^{-3/20} + e^{-7/20}; triplet: the second spike only, times e^{-4/40}
+    scale = math.exp(-4 / 40) * math.exp(-7 / 20) / (math.exp(-3 / 20) + math.exp(-7 / 20))
+    torch.testing.assert_close(window.ltp[1], pair.ltp[1] * scale)
+    torch.testing.assert_close(window.ltd, pair.ltd)
+
+
+def test_diehl_cook_unknown_stdp_rule_is_refused_by_name():
+    with pytest.raises(ConfigError, match="stdp_rule='hebb'"):
+        dc.network_from(small_config(stdp_rule="hebb"), 64)
+
+
 def test_diehl_cook_run_extended_by_an_epoch_equals_a_longer_run(tmp_path):
     images = torch.rand(24, 64) * (torch.rand(24, 64) < 0.5)
     net = dc.network_from(small_config(), 64)

@@ -4,6 +4,7 @@
 :func:`pair_stdp`              pair STDP, exponential windows, all-to-all/nearest/immediate pairing
 :func:`pair_stdp_rows`         the same, restricted to the output units it changes (RowWindow)
 :func:`triplet_stdp`           triplet STDP (Pfister & Gerstner 2006)
+:func:`triplet_stdp_rows`      nearest-spike triplet without A3-, row-sparse (Diehl & Cook)
 :func:`additive`               ΔW = LTP - LTD
 :func:`soft_bound`             weight-dependent (multiplicative) STDP
 :func:`order_stdp`             simplified order-based STDP (Masquelier 2007; Kheradpisheh 2018)
@@ -56,6 +57,7 @@ from deepspike.learning.stdp import (
     rstdp_rows,
     soft_bound,
     triplet_stdp,
+    triplet_stdp_rows,
 )
 from deepspike.learning.traces import TRACE_MODES, before, box, decay_factor, trace
 from deepspike.learning.views import ConvView, DenseView, view_of
@@ -99,6 +101,7 @@ __all__ = [
     "threshold_step",
     "trace",
     "triplet_stdp",
+    "triplet_stdp_rows",
     "view_of",
     "write_grad",
     "write_row_grad",

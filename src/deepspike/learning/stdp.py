@@ -55,6 +55,7 @@ are scaled by it, so a negative reward turns STDP into anti-STDP.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -304,6 +305,24 @@ def pair_stdp_rows(
     """:func:`pair_stdp` as a :class:`RowWindow`: only the output units that fired in ``post``
     or carry a non-zero initial trace get a row, so the cost scales with ``K * n_in``, not
     ``n_out * n_in``."""
+    return _pair_rows(pre, post, params, traces, modulation)
+
+
+#: a factor per postsynaptic event of a pair rule's potentiation (see :func:`_pair_rows`)
+PostGain = Callable[[Events], torch.Tensor]
+
+
+def _pair_rows(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    params: PairSTDP,
+    traces: PairTraces | None,
+    modulation: torch.Tensor | None,
+    post_gain: PostGain | None = None,
+) -> tuple[RowWindow, PairTraces]:
+    """The row-sparse pair rule; ``post_gain(post_events)`` (one factor per post event) scales
+    the potentiation each post spike triggers, which turns it into the triplet rule of
+    :func:`triplet_stdp_rows`."""
     _check_sequences(pre, post)
     p = params
     nearest = p.trace in ("nearest", "immediate")  # immediate pairs read nearest-spike traces
@@ -335,6 +354,8 @@ def pair_stdp_rows(
         real &= first
     e, q = e[real], q[real]
     gain = post_ev.amp[q] * _modulation_at(modulation, post_ev.time[q], post_ev.row[q])
+    if post_gain is not None:
+        gain = gain * post_gain(post_ev)[q]
     lag = post_ev.time[q] - pre_ev.time[e]
     ltp = pre_ev.amp[e] * decay_power(lag, p.tau_plus, p.dt) * gain
     ltp = _matrix(slot[post_ev.col[q]], pre_ev.col[e], ltp, len(units), n_in)
@@ -519,6 +540,53 @@ def triplet_stdp(
     ltp = outer(post_gain, r1.to(dtype))
     ltd = outer(_rows_modulated(o1_before.to(dtype), modulation), pre_gain)
     return Window(ltp, ltd), TripletTraces(r1[-1], r2[-1], o1[-1], o2[-1])
+
+
+def triplet_stdp_rows(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    params: TripletSTDP,
+    modulation: torch.Tensor | None = None,
+) -> RowWindow:
+    r""":func:`triplet_stdp` with nearest-spike traces and :math:`A_3^- = 0`, as a
+    :class:`RowWindow` computed from spike events (cost scales with the units that fired).
+
+    At a post spike of unit :math:`j` at :math:`t`,
+    :math:`\Delta w^+ = r_1(t)\,(A_2^+ + A_3^+\,o_2(t-\epsilon))` with
+    :math:`o_2(t-\epsilon) = e^{-(t - t^{prev}_j)/\tau_y}` from the unit's previous spike
+    (0 if none); at a pre spike :math:`\Delta w^- = A_2^-\,o_1(t-\epsilon)`. With
+    :math:`A_2^+ = 0` this is the rule of Diehl & Cook's published simulation
+    (``post2before``): a post spike potentiates only if the unit fired shortly before.
+
+    Every sequence starts from zero traces (no ``traces`` argument): the rule serves
+    presentations that begin from rest.
+    """
+    p = params
+    if p.trace != "nearest" or p.a3_minus != 0:
+        raise ConfigError(
+            f"triplet_stdp_rows takes trace='nearest' and a3_minus=0 (got trace={p.trace!r}, "
+            f"a3_minus={p.a3_minus}); use triplet_stdp for the general rule"
+        )
+    pair = PairSTDP(
+        a_plus=1.0,
+        a_minus=p.a2_minus,
+        tau_plus=p.tau_plus,
+        tau_minus=p.tau_minus,
+        dt=p.dt,
+        trace="nearest",
+    )
+
+    def post_gain(post_ev: Events) -> torch.Tensor:
+        previous = previous_in_segment(post_ev)
+        o2_before = torch.where(
+            previous >= 0,
+            decay_power(post_ev.time - previous, p.tau_y, p.dt),
+            torch.zeros_like(post_ev.amp),
+        )
+        return p.a2_plus + p.a3_plus * o2_before
+
+    window, _ = _pair_rows(pre, post, pair, None, modulation, post_gain)
+    return window
 
 
 # --------------------------------------------------------------------------- weight dependence

@@ -22,6 +22,11 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
   by :math:`\nu_{pre} x_{post}` (:math:`\nu_{pre} = 10^{-4}`), a post spike potentiates by
   :math:`\nu_{post} x_{pre}` (:math:`\nu_{post} = 10^{-2}`); weights stay in :math:`[0, 1]`, and
   each neuron's incoming weights are normalised to sum to 78 before every presentation.
+  ``stdp_rule="triplet"`` uses the rule of the authors' published simulation instead
+  (``post2before``): a post spike potentiates by
+  :math:`\nu_{post} x_{pre} y_2`, where :math:`y_2` is the neuron's nearest-spike trace
+  (:math:`\tau` = ``tau_post2`` = 40 ms) from just before the spike, so a neuron learns from its
+  second spike of a burst on (:func:`deepspike.learning.triplet_stdp_rows`).
 * **Labels.** After training, learning and :math:`\theta` are frozen; each neuron is assigned the
   class for which its average response over ``n_label`` training images is highest, and a test
   image is classified by the class whose neurons fire most on average.
@@ -62,11 +67,14 @@ from deepspike.layers import LateralInhibition, Linear
 from deepspike.learning import (
     AdaptiveThreshold,
     PairSTDP,
+    RowWindow,
+    TripletSTDP,
     additive,
     apply_update,
     normalize_incoming,
     pair_stdp_rows,
     threshold_after,
+    triplet_stdp_rows,
 )
 from deepspike.metrics import CostMeter
 from deepspike.neurons import LIFParams, Neuron, run
@@ -103,7 +111,7 @@ class Network:
     theta_plus: float = 0.05
     tau_theta: float = 1e7
     inhibition: float = 17.5
-    stdp: PairSTDP = DIEHL_COOK_STDP
+    stdp: PairSTDP | TripletSTDP = DIEHL_COOK_STDP
     w_max: float = 1.0
     weight_sum: float = 78.0
     max_rate_hz: float = 63.75
@@ -156,19 +164,53 @@ def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
         theta_plus=c["theta_plus"],
         tau_theta=c["tau_theta"],
         inhibition=c["inhibition"],
-        stdp=PairSTDP(
+        stdp=stdp_rule_from(c),
+        weight_sum=c["weight_sum"],
+        max_rate_hz=c["max_rate_hz"],
+        rate_step_hz=c["rate_step_hz"],
+        min_spikes=c["min_spikes"],
+    )
+
+
+STDP_RULES = ("pair", "triplet")
+
+
+def stdp_rule_from(config: Mapping[str, Any]) -> PairSTDP | TripletSTDP:
+    """The STDP rule of ``config["stdp_rule"]``: ``"pair"`` (nearest-spike pair STDP) or
+    ``"triplet"`` (the published simulation's rule: potentiation scaled by the post trace of
+    ``tau_post2`` ms from before the spike, :func:`~deepspike.learning.triplet_stdp_rows`)."""
+    c = config
+    if c["stdp_rule"] == "pair":
+        return PairSTDP(
             a_plus=c["nu_post"],
             a_minus=c["nu_pre"],
             tau_plus=c["tau_trace"],
             tau_minus=c["tau_trace"],
             dt=c["dt"],
             trace="nearest",
-        ),
-        weight_sum=c["weight_sum"],
-        max_rate_hz=c["max_rate_hz"],
-        rate_step_hz=c["rate_step_hz"],
-        min_spikes=c["min_spikes"],
-    )
+        )
+    if c["stdp_rule"] == "triplet":
+        return TripletSTDP(
+            a2_plus=0.0,
+            a3_plus=c["nu_post"],
+            a2_minus=c["nu_pre"],
+            a3_minus=0.0,
+            tau_plus=c["tau_trace"],
+            tau_minus=c["tau_trace"],
+            tau_y=c["tau_post2"],
+            dt=c["dt"],
+            trace="nearest",
+        )
+    raise ConfigError(f"stdp_rule={c['stdp_rule']!r} is not one of {STDP_RULES}")
+
+
+def stdp_window(
+    spikes_in: torch.Tensor, spikes_out: torch.Tensor, rule: PairSTDP | TripletSTDP
+) -> RowWindow:
+    """The STDP window of one presentation, rows for the neurons that fired."""
+    if isinstance(rule, TripletSTDP):
+        return triplet_stdp_rows(spikes_in, spikes_out, rule)
+    return pair_stdp_rows(spikes_in, spikes_out, rule)[0]
 
 
 class State(NamedTuple):
@@ -273,7 +315,7 @@ class _BatchUpdate:
     def respond(self, _indices: torch.Tensor, spikes_in: torch.Tensor) -> torch.Tensor:
         model = self.net.learning_model(self.theta)
         out = run(model, synaptic_input(spikes_in, self.weight_by_input)).spikes
-        window, _ = pair_stdp_rows(spikes_in, out, self.net.stdp)
+        window = stdp_window(spikes_in, out, self.net.stdp)
         self.units.append(window.units)
         self.rows.append(additive(window))
         self.spikes += out.sum((0, 1))
@@ -579,6 +621,8 @@ RECIPE = register(
             "theta_plus": 0.05,
             "tau_theta": 1e7,
             "inhibition": 120.0,
+            "stdp_rule": "pair",
+            "tau_post2": 40.0,
             "nu_pre": 1e-4,
             "nu_post": 1e-2,
             "tau_trace": 20.0,
