@@ -19,7 +19,7 @@ from deepspike.layers import (
 )
 from deepspike.layers.competition import inhibited_scan, state_tensors
 from deepspike.learning import AdaptiveThreshold
-from deepspike.neurons import IFParams, LIFParams, Neuron, run
+from deepspike.neurons import CobaLIFParams, IFParams, LIFParams, Neuron, run
 from deepspike.neurons.base import step_loop
 
 
@@ -146,6 +146,46 @@ def test_compiled_inhibited_scan_equals_the_step_loop(
         assert torch.equal(a, b)
     resumed = run(model, x[10:], run(model, x[:10], state).state).spikes  # state carries over
     assert torch.equal(resumed, stepped.spikes[10:])
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    adaptive=st.booleans(),
+    t_ref=st.sampled_from([0.0, 3.0]),
+    strength=st.sampled_from([0.0, 4.0]),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_compiled_conductance_scan_equals_the_step_loop(adaptive, t_ref, strength, dtype, seed):
+    """The numba scan of inhibited conductance-based neurons follows stepping: the same spikes
+    and states equal to rounding (the scan's ``exp`` is numba's, the step's torch's)."""
+    g = torch.Generator().manual_seed(seed)
+    n = 7
+    coba = CobaLIFParams(tau_mem=20.0, v_th=10.0 + torch.rand(n, generator=g), t_ref=t_ref)
+    inner = AdaptiveThreshold(coba, 0.5, 50.0, theta_init=torch.rand(n, generator=g))
+    model = LateralInhibition(inner if adaptive else coba, strength=strength)
+    x = (torch.rand(40, 2, n, generator=g) * 1.2).to(dtype)
+    state = model.initial_state(x[0])
+    scanned = run(model, x, state)
+    stepped = step_loop(model, x, state)
+    assert torch.equal(scanned.spikes, stepped.spikes) and stepped.spikes.sum() > 0
+    for a, b in zip(state_tensors(scanned.state), state_tensors(stepped.state), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_conductance_inhibition_opens_the_others_inhibitory_conductance():
+    """Around a conductance-based neuron, a spike adds ``strength`` to every other neuron's
+    inhibitory conductance (not to its own), and leaves the excitatory input alone."""
+    coba = CobaLIFParams(v_th=1.0)
+    model = LateralInhibition(AdaptiveThreshold(coba, 0.0, 1e7), strength=17.0)
+    x = torch.tensor([[3.0, 0.0, 0.0]])
+    state = model.initial_state(x)
+    spikes, state = model.step(x, state)
+    assert spikes.tolist() == [[1.0, 0.0, 0.0]]
+    _, state = model.step(torch.zeros_like(x), state)
+    d_inh = coba.constants.decay_inh
+    torch.testing.assert_close(state.inner.inner.g_inh, torch.tensor([[0.0, 17.0, 17.0]]) * d_inh)
+    assert (state.inner.inner.v[0, 1:] < 0).all()
 
 
 def test_inhibited_scan_steps_through_time_when_a_gradient_is_needed():

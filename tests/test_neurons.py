@@ -522,3 +522,71 @@ def test_neuron_module_truncates_bptt_through_its_window():
     layer = Neuron(LIFParams(tau_mem=20.0), output="membrane", bptt_window=3)
     layer(x)[-1].sum().backward()
     assert torch.all(x.grad[:3] == 0) and torch.any(x.grad[3:] != 0)
+
+
+# --------------------------------------------------------------------------- conductance-based LIF
+
+
+def test_coba_membrane_leaks_exactly_without_input() -> None:
+    from deepspike.neurons import CobaLIFParams
+
+    model = CobaLIFParams(tau_mem=50.0, v_th=100.0, t_ref=0.0)
+    state = model.initial_state(torch.zeros(1, 1, dtype=torch.float64))._replace(
+        v=torch.full((1, 1), 10.0, dtype=torch.float64)
+    )
+    for t in range(1, 6):
+        _, state = model.step(torch.zeros(1, 1, dtype=torch.float64), state)
+        assert state.v.item() == pytest.approx(10.0 * math.exp(-t / 50.0), rel=1e-12)
+
+
+def test_coba_steady_state_of_a_constant_conductance_input() -> None:
+    r"""An increment :math:`x` every step holds the mean conductance at :math:`x\tau_e/\Delta t`,
+    so :math:`v \to m E_e / (1 + m)` with :math:`m = x\tau_e/\Delta t`."""
+    from deepspike.neurons import CobaLIFParams
+
+    model = CobaLIFParams(tau_mem=20.0, tau_exc=3.0, v_th=1e9, t_ref=0.0)
+    x = torch.full((1, 1), 0.1, dtype=torch.float64)
+    state = model.initial_state(x)
+    for _ in range(2000):
+        _, state = model.step(x, state)
+    m = 0.1 * 3.0
+    assert state.v.item() == pytest.approx(m * 65.0 / (1 + m), rel=1e-9)
+
+
+@pytest.mark.parametrize(("drive", "bound"), [("g_inh", -35.0), ("g_exc", 65.0)])
+def test_coba_conductances_cannot_drive_past_their_reversal_potential(drive, bound) -> None:
+    from deepspike.neurons import CobaLIFParams
+
+    model = CobaLIFParams(v_th=1e9, t_ref=0.0)
+    state = model.initial_state(torch.zeros(1, 1, dtype=torch.float64))
+    path = []
+    for _ in range(20):
+        state = state._replace(**{drive: getattr(state, drive) + 1e4})  # huge conductance
+        _, state = model.step(torch.zeros(1, 1, dtype=torch.float64), state)
+        path.append(state.v.item())
+    assert min(path) >= min(bound, 0.0) and max(path) <= max(bound, 0.0)
+    assert path[-1] == pytest.approx(bound, rel=1e-3)  # v_inf = m E / (1 + m), m ~ 1e5
+
+
+def test_coba_spike_resets_and_holds_the_membrane_while_refractory() -> None:
+    from deepspike.neurons import CobaLIFParams
+
+    model = CobaLIFParams(v_th=5.0, v_reset=-2.0, t_ref=3.0)
+    x = torch.full((1, 1), 1.0)
+    state, spikes, membrane = model.initial_state(x), [], []
+    for _ in range(30):
+        s, state = model.step(x, state)
+        spikes.append(s.item())
+        membrane.append(state.v.item())
+    first = spikes.index(1.0)
+    assert membrane[first : first + 4] == [-2.0] * 4  # the spike's step and 3 refractory steps
+    assert membrane[first + 4] > -2.0
+
+
+def test_coba_rejects_reversal_potentials_on_the_wrong_side_of_rest() -> None:
+    from deepspike.neurons import CobaLIFParams
+
+    with pytest.raises(ConfigError, match="e_inh <= 0 <= e_exc"):
+        CobaLIFParams(e_inh=10.0)
+    with pytest.raises(ConfigError, match="tau_exc"):
+        CobaLIFParams(tau_exc=0.0)

@@ -7,7 +7,10 @@ r"""Competition between neurons: k-winners-take-all and lateral inhibition.
   2015, folded into one current):
   :math:`x_t^{(i)} \leftarrow x_t^{(i)} - g \sum_{j\neq i} s_{t-1}^{(j)}`,
   and, with ``k``, spikes beyond the ``k`` strongest are suppressed. Strength is ranked by the
-  drive :math:`v_{t-1} + x_t`, the potential before the leak.
+  drive :math:`v_{t-1} + x_t`, the potential before the leak. Around a conductance-based neuron
+  (:class:`deepspike.neurons.coba.CobaLIFParams`, alone or under an adaptive threshold) the
+  inhibition opens the others' inhibitory conductance by ``strength`` instead (Diehl & Cook's
+  inhibitory synapses), which drives them toward :math:`E_i` and no further.
 """
 
 from __future__ import annotations
@@ -56,12 +59,16 @@ class LateralInhibition:
         return InhibitedState(self.model.initial_state(like), torch.zeros_like(like))
 
     def step(self, x: torch.Tensor, state: InhibitedState) -> tuple[torch.Tensor, InhibitedState]:
+        inner = state.inner
         if self.strength:
             prev = state.spikes.reshape(x.shape[0], -1)
-            others = prev.sum(dim=1, keepdim=True) - prev
-            x = x - self.strength * others.reshape_as(x)
-        score = x + state.inner.v
-        s, inner = self.model.step(x, state.inner)
+            others = (prev.sum(dim=1, keepdim=True) - prev).reshape_as(x)
+            if inhibits_by_conductance(self.model):
+                inner = self.model.inhibit(inner, self.strength * others)
+            else:
+                x = x - self.strength * others
+        score = x + inner.v
+        s, inner = self.model.step(x, inner)
         if self.k is not None:
             s = k_winners(s, score, self.k)
         return s, InhibitedState(inner, s)
@@ -78,17 +85,34 @@ class LateralInhibition:
         return out if out is not None else step_loop(self, inputs, state, record)
 
 
-def _lif_parts(model: Any):
-    """``(lif, adaptive)`` for a scalar-leak LIF or an adaptive threshold around one, else
-    ``None``."""
+def _unwrapped(model: Any) -> tuple[Any, bool]:
+    """``(neuron, adaptive)``: the model an adaptive threshold wraps, or ``model`` itself."""
     from deepspike.learning.homeostasis import AdaptiveThreshold
-    from deepspike.neurons.lif import LIFParams
 
     adaptive = isinstance(model, AdaptiveThreshold)
-    lif = model.model if adaptive else model
-    if not isinstance(lif, LIFParams) or isinstance(lif.tau_mem, torch.Tensor):
+    return (model.model if adaptive else model), adaptive
+
+
+def inhibits_by_conductance(model: Any) -> bool:
+    """Whether ``model`` takes inhibition as a conductance (a conductance-based neuron, alone
+    or under an adaptive threshold) rather than as a negative current."""
+    from deepspike.neurons.coba import CobaLIFParams
+
+    return isinstance(_unwrapped(model)[0], CobaLIFParams)
+
+
+def _lif_parts(model: Any):
+    """``(neuron, adaptive)`` for a scalar-leak LIF or a conductance-based LIF, or an adaptive
+    threshold around either, else ``None``."""
+    from deepspike.neurons.coba import CobaLIFParams
+    from deepspike.neurons.lif import LIFParams
+
+    neuron, adaptive = _unwrapped(model)
+    if isinstance(neuron, CobaLIFParams):
+        return neuron, adaptive
+    if not isinstance(neuron, LIFParams) or isinstance(neuron.tau_mem, torch.Tensor):
         return None
-    return lif, adaptive
+    return neuron, adaptive
 
 
 def inhibited_scan(
@@ -104,10 +128,9 @@ def inhibited_scan(
     backend = select_backend(inputs)
     if backend is None or backend.name != "numba":
         return None
-    from deepspike.neurons.fused import cpu_inhibited
-    from deepspike.neurons.lif import LIFState
+    from deepspike.neurons.coba import CobaLIFParams
 
-    lif, adaptive = parts
+    neuron, adaptive = parts
     t, b = inputs.shape[:2]
     shape = inputs.shape[1:]
 
@@ -115,30 +138,52 @@ def inhibited_scan(
         return x.to(inputs.dtype).expand(shape).reshape(b, -1).clone()
 
     inner = state.inner.inner if adaptive else state.inner
-    theta = state.inner.theta if adaptive else torch.zeros(())
-    v, refractory, theta, prev = (work(f) for f in (inner.v, inner.refractory, theta, state.spikes))
-    vth = work(torch.as_tensor(lif.v_th))
-    params = torch.tensor(
-        [
-            lif.beta,
-            lif.v_reset,
-            model.strength,
-            model.model.decay if adaptive else 1.0,
-            model.model.theta_plus if adaptive else 0.0,
-            float(lif.refractory_steps),
-            0.0,
-            1.0,
-        ],
-        dtype=inputs.dtype,
-    )
-    spikes = torch.empty(t, b, vth.shape[1], dtype=inputs.dtype)
-    reset = RESET_CODES[lif.reset]
+    theta = work(state.inner.theta if adaptive else torch.zeros(()))
+    prev = work(state.spikes)
     x = inputs.detach().reshape(t, b, -1).contiguous()
-    arrays = (x, v, refractory, theta, prev, vth, params)
-    cpu_inhibited.inhibited_scan(*(a.numpy() for a in arrays), reset, adaptive, spikes.numpy())
-    lif_state = LIFState(v.reshape(shape), refractory.reshape(shape))
-    inner_state = type(state.inner)(lif_state, theta.reshape(shape)) if adaptive else lif_state
+    spikes = torch.empty(t, b, x.shape[2], dtype=inputs.dtype)
+    common = (work(torch.as_tensor(neuron.v_th)), model.strength)
+    rates = (model.model.decay, model.model.theta_plus) if adaptive else (1.0, 0.0)
+    adaptation = (adaptive, *rates)
+    scan = _coba_scan if isinstance(neuron, CobaLIFParams) else _lif_scan
+    fields = scan(neuron, x, [work(f) for f in inner], theta, prev, *common, adaptation, spikes)
+    neuron_state = type(inner)(*(f.reshape(shape) for f in fields))
+    inner_state = (
+        type(state.inner)(neuron_state, theta.reshape(shape)) if adaptive else neuron_state
+    )
     return Run(spikes.reshape(t, *shape), InhibitedState(inner_state, prev.reshape(shape)), None)
+
+
+def _lif_scan(lif, x, fields, theta, prev, vth, strength, adaptation, spikes):
+    """The current-based scan; updates the ``LIFState`` fields in place and returns them."""
+    from deepspike.neurons.fused import cpu_inhibited
+
+    v, refractory = fields
+    adaptive, decay, theta_plus = adaptation
+    constants = [lif.beta, lif.v_reset, strength, decay, theta_plus, float(lif.refractory_steps)]
+    params = torch.tensor([*constants, 0.0, 1.0], dtype=x.dtype)
+    arrays = (x, v, refractory, theta, prev, vth, params)
+    reset = RESET_CODES[lif.reset]
+    cpu_inhibited.inhibited_scan(*(a.numpy() for a in arrays), reset, adaptive, spikes.numpy())
+    return fields
+
+
+def _coba_scan(coba, x, fields, theta, prev, vth, strength, adaptation, spikes):
+    """The conductance-based scan; updates the ``CobaLIFState`` fields in place, returns them."""
+    from deepspike.neurons.fused import cpu_inhibited
+
+    v, refractory, g_exc, g_inh = fields
+    adaptive, decay, theta_plus = adaptation
+    c = coba.constants
+    constants = [
+        *(c.decay_exc, c.decay_inh, c.mean_exc, c.mean_inh, c.rate),
+        *(coba.e_exc, coba.e_inh, coba.v_reset, strength),
+        *(decay, theta_plus, float(coba.refractory_steps)),
+    ]
+    params = torch.tensor([*constants, 0.0, 1.0], dtype=x.dtype)
+    arrays = (x, v, refractory, g_exc, g_inh, theta, prev, vth, params)
+    cpu_inhibited.coba_inhibited_scan(*(a.numpy() for a in arrays), adaptive, spikes.numpy())
+    return fields
 
 
 def state_tensors(state: Any):

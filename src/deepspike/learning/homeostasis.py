@@ -88,6 +88,11 @@ class AdaptiveThreshold:
         theta = torch.zeros_like(like) + self.theta_init
         return AdaptiveState(self.model.initial_state(like), theta)
 
+    def inhibit(self, state: AdaptiveState, amount: torch.Tensor) -> AdaptiveState:
+        """Pass conductance inhibition to the wrapped model (see
+        :class:`deepspike.layers.LateralInhibition`)."""
+        return state._replace(inner=self.model.inhibit(state.inner, amount))
+
     def step(self, x: torch.Tensor, state: AdaptiveState) -> tuple[torch.Tensor, AdaptiveState]:
         model = dataclasses.replace(self.model, v_th=self.model.v_th + state.theta)
         s, inner = model.step(x, state.inner)

@@ -2,6 +2,7 @@
 
 from deepspike.neurons.alif import ALIFParams, ALIFState
 from deepspike.neurons.base import NeuronModel, Run, run, step_loop
+from deepspike.neurons.coba import CobaLIFParams, CobaLIFState
 from deepspike.neurons.cuba import CubaLIFParams, CubaLIFState
 from deepspike.neurons.factory import ALIF, IF, LIF, SRM, CubaLIF, Izhikevich, StochasticLIF
 from deepspike.neurons.izhikevich import IZHIKEVICH_PRESETS, IzhikevichParams, IzhikevichState
@@ -18,6 +19,8 @@ __all__ = [
     "SRM",
     "ALIFParams",
     "ALIFState",
+    "CobaLIFParams",
+    "CobaLIFState",
     "CubaLIF",
     "CubaLIFParams",
     "CubaLIFState",

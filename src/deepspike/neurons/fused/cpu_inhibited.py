@@ -21,6 +21,10 @@ in torch, in the same order and precision, so the spikes are bit-identical. It h
 it serves plasticity rules and inference (no autograd graph), where the per-step path spends
 almost all its time in Python overhead on a ``[B, N]`` slice per step.
 
+:func:`coba_inhibited_scan` is the same loop for the conductance-based neuron of
+:mod:`deepspike.neurons.coba`, where inhibition opens a conductance toward :math:`E_i` instead of
+subtracting a current.
+
 Imported only when the first such scan runs; compiled once per machine (``cache=True``).
 """
 
@@ -69,6 +73,60 @@ def inhibited_scan(
                     refractory[b, j] = n_ref if s > zero else max(refractory[b, j] - one, zero)
                 if adaptive:
                     theta[b, j] = theta[b, j] * decay + theta_plus * s
+                spikes[t, b, j] = s
+            for j in range(n):
+                prev[b, j] = spikes[t, b, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def coba_inhibited_scan(
+    x: np.ndarray,  # [T, B, N] excitatory conductance increments
+    v: np.ndarray,  # [B, N] membrane, updated in place
+    refractory: np.ndarray,  # [B, N] refractory steps left, updated in place
+    g_exc: np.ndarray,  # [B, N] excitatory conductance, updated in place
+    g_inh: np.ndarray,  # [B, N] inhibitory conductance, updated in place
+    theta: np.ndarray,  # [B, N] adaptive threshold, updated in place (adaptive only)
+    prev: np.ndarray,  # [B, N] spikes of the step before, updated in place
+    vth: np.ndarray,  # [B, N] base threshold
+    params: np.ndarray,  # [14] see CobaLIFParams and coba_scan_params (input dtype)
+    adaptive: bool,
+    spikes: np.ndarray,  # out [T, B, N]
+) -> None:
+    """The conductance-based neuron of :mod:`deepspike.neurons.coba` under lateral inhibition
+    (every spike opens every *other* neuron's inhibitory conductance by ``g`` at the next step),
+    with an optional adaptive threshold; the same operations as its ``step``."""
+    n_steps, batch, n = x.shape
+    decay_exc, decay_inh, mean_exc, mean_inh = params[0], params[1], params[2], params[3]
+    rate, e_exc, e_inh, v_reset = params[4], params[5], params[6], params[7]
+    g, decay, theta_plus, n_ref = params[8], params[9], params[10], params[11]
+    zero, one = params[12], params[13]
+    for b in range(batch):
+        for t in range(n_steps):
+            total = zero
+            for j in range(n):
+                total += prev[b, j]
+            for j in range(n):
+                ge = g_exc[b, j] + x[t, b, j]
+                gi = g_inh[b, j]
+                if g != zero:
+                    gi = gi + g * (total - prev[b, j])
+                me, mi = ge * mean_exc, gi * mean_inh
+                conductance = one + me + mi
+                v_inf = (me * e_exc + mi * e_inh) / conductance
+                h = v_inf + (v[b, j] - v_inf) * np.exp(-conductance * rate)
+                if n_ref > zero and refractory[b, j] > zero:
+                    h = v_reset
+                thr = vth[b, j] + theta[b, j] if adaptive else vth[b, j]
+                s = one if h >= thr else zero
+                if s > zero:
+                    h = v_reset
+                v[b, j] = h
+                if n_ref > zero:
+                    refractory[b, j] = n_ref if s > zero else max(refractory[b, j] - one, zero)
+                if adaptive:
+                    theta[b, j] = theta[b, j] * decay + theta_plus * s
+                g_exc[b, j] = ge * decay_exc
+                g_inh[b, j] = gi * decay_inh
                 spikes[t, b, j] = s
             for j in range(n):
                 prev[b, j] = spikes[t, b, j]
