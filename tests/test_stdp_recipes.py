@@ -138,6 +138,27 @@ def test_diehl_cook_triplet_rule_learns_from_repeated_spikes_only():
     torch.testing.assert_close(window.ltd, pair.ltd)
 
 
+def test_diehl_cook_conductance_synapses_use_the_papers_reversal_potentials():
+    config = small_config(synapse="conductance", g_inhibition=17.0, min_spikes=0)
+    net = dc.network_from(config, 64)
+    model = net.learning_model(torch.zeros(net.n_neurons))
+    coba = model.model.model
+    assert (coba.e_exc, coba.e_inh, coba.tau_exc, coba.tau_inh) == (65.0, -35.0, 1.0, 2.0)
+    assert model.strength == 17.0  # g_inhibition, not the current kick of ``inhibition``
+    g = torch.Generator().manual_seed(1)
+    learner = dc.Learner(net, dc.initial_state(net, g))
+    before = learner.state.weight
+    counts = learner.learn(torch.rand(4, 64) * 0.9 + 0.1, g)
+    fired = counts.sum(0) > 0
+    assert 0 < int(fired.sum()) < net.n_neurons
+    torch.testing.assert_close(learner.state.weight[~fired], before[~fired], rtol=0, atol=0)
+
+
+def test_diehl_cook_unknown_synapse_is_refused_by_name():
+    with pytest.raises(ConfigError, match="synapse='alpha'"):
+        dc.network_from(small_config(synapse="alpha"), 64)
+
+
 def test_diehl_cook_unknown_stdp_rule_is_refused_by_name():
     with pytest.raises(ConfigError, match="stdp_rule='hebb'"):
         dc.network_from(small_config(stdp_rule="hebb"), 64)

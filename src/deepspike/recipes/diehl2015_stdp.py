@@ -18,6 +18,13 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
   tens of ms), and the network then learns blurred prototypes. The default of 120 mV restores
   the near winner-take-all regime; the sweep that chose it (100 neurons, 10,000 training and
   2,000 test images, 17.5 to 250 mV) is in the repository's ``sweeps/diehl2015-inhibition/``.
+* **Conductance-based synapses** (``synapse="conductance"``, the paper's model): an input spike
+  opens the excitatory conductance by its weight (:math:`E_e` = 0 mV, :math:`\tau_e` = 1 ms)
+  and each excitatory spike opens every other neuron's inhibitory conductance by
+  ``g_inhibition`` = 17 (the paper's inhibitory-to-excitatory weight; :math:`E_i` = -100 mV,
+  :math:`\tau_i` = 2 ms), in units of the leak conductance
+  (:class:`deepspike.neurons.CobaLIFParams`). Inhibition then holds the losers near -100 mV
+  however many spikes arrive, where a current kick pushes them without bound.
 * **Learning.** Pair STDP with nearest-spike traces (:math:`\tau` = 20 ms): a pre spike depresses
   by :math:`\nu_{pre} x_{post}` (:math:`\nu_{pre} = 10^{-4}`), a post spike potentiates by
   :math:`\nu_{post} x_{pre}` (:math:`\nu_{post} = 10^{-2}`); weights stay in :math:`[0, 1]`, and
@@ -77,7 +84,7 @@ from deepspike.learning import (
     triplet_stdp_rows,
 )
 from deepspike.metrics import CostMeter
-from deepspike.neurons import LIFParams, Neuron, run
+from deepspike.neurons import CobaLIFParams, LIFParams, Neuron, run
 from deepspike.recipes import _stdp_common as common
 from deepspike.recipes.common import image_split
 from deepspike.recipes.registry import Context, Outcome, Paper, Recipe, register
@@ -90,6 +97,8 @@ PAPER_ACCURACY_BY_SIZE: Mapping[int, float] = {100: 82.9, 400: 87.0, 1600: 91.9,
 PAPER_EPOCHS_BY_SIZE: Mapping[int, int] = {100: 1, 400: 3, 1600: 7, 6400: 15}
 
 V_REST, V_RESET, V_THRESH = -65.0, -60.0, -52.0  # mV
+E_EXC, E_INH = 0.0, -100.0  # mV, reversal potentials of the conductance-based synapses
+SYNAPSES = ("current", "conductance")
 #: nu_post = 1e-2 at a post spike (LTP), nu_pre = 1e-4 at a pre spike (LTD), nearest traces
 DIEHL_COOK_STDP = PairSTDP(
     a_plus=1e-2, a_minus=1e-4, tau_plus=20.0, tau_minus=20.0, trace="nearest"
@@ -111,6 +120,7 @@ class Network:
     theta_plus: float = 0.05
     tau_theta: float = 1e7
     inhibition: float = 17.5
+    synapse: str = "current"
     stdp: PairSTDP | TripletSTDP = DIEHL_COOK_STDP
     w_max: float = 1.0
     weight_sum: float = 78.0
@@ -127,8 +137,20 @@ class Network:
     def theta_decay_per_image(self) -> float:
         return math.exp(-(self.presentation_ms + self.rest_ms) / self.tau_theta)
 
-    def lif(self, theta: torch.Tensor | float = 0.0) -> LIFParams:
-        """The excitatory LIF, with voltages measured from rest (0 = -65 mV)."""
+    def lif(self, theta: torch.Tensor | float = 0.0) -> LIFParams | CobaLIFParams:
+        """The excitatory LIF, with voltages measured from rest (0 = -65 mV): current-based, or
+        conductance-based with Diehl & Cook's reversal potentials and synaptic time constants
+        (``synapse="conductance"``)."""
+        if self.synapse == "conductance":
+            return CobaLIFParams(
+                tau_mem=self.tau_mem,
+                dt=self.dt,
+                v_th=(V_THRESH - V_REST) + theta,
+                v_reset=V_RESET - V_REST,
+                t_ref=self.t_ref,
+                e_exc=E_EXC - V_REST,
+                e_inh=E_INH - V_REST,
+            )
         return LIFParams(
             tau_mem=self.tau_mem,
             dt=self.dt,
@@ -154,6 +176,9 @@ def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
     c = config
     if c["n_neurons"] < 1 or c["batch_size"] < 1:
         raise ConfigError("n_neurons and batch_size must be at least 1")
+    if c["synapse"] not in SYNAPSES:
+        raise ConfigError(f"synapse={c['synapse']!r} is not one of {SYNAPSES}")
+    conductance = c["synapse"] == "conductance"
     return Network(
         n_inputs=n_inputs,
         n_neurons=c["n_neurons"],
@@ -163,7 +188,8 @@ def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
         tau_mem=c["tau_mem"],
         theta_plus=c["theta_plus"],
         tau_theta=c["tau_theta"],
-        inhibition=c["inhibition"],
+        inhibition=c["g_inhibition"] if conductance else c["inhibition"],
+        synapse=c["synapse"],
         stdp=stdp_rule_from(c),
         weight_sum=c["weight_sum"],
         max_rate_hz=c["max_rate_hz"],
@@ -621,6 +647,8 @@ RECIPE = register(
             "theta_plus": 0.05,
             "tau_theta": 1e7,
             "inhibition": 120.0,
+            "synapse": "current",
+            "g_inhibition": 17.0,
             "stdp_rule": "pair",
             "tau_post2": 40.0,
             "nu_pre": 1e-4,
