@@ -66,6 +66,7 @@ def worker(rank: int, size: int, port: int, out: str) -> None:
     torch.distributed.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size
     )
+    finished = False
     try:
         states = {}
         for optimizer in OPTIMIZERS:
@@ -73,8 +74,9 @@ def worker(rank: int, size: int, port: int, out: str) -> None:
             states[optimizer] = train(model, x, y, PER_PROCESS_BATCH, optimizer)
         if distributed.is_main_process():
             torch.save(states, out)
+        finished = True
     finally:
-        torch.distributed.destroy_process_group()
+        distributed.shutdown(wait_for_peers=finished)
 
 
 def test_two_processes_match_one_process_with_twice_the_batch(tmp_path):

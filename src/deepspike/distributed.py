@@ -108,9 +108,17 @@ def init_from_env(backend: str = DEFAULT_BACKEND) -> World:
     return world()
 
 
-def shutdown() -> None:
-    """Leave the process group, if any."""
+def shutdown(wait_for_peers: bool = True) -> None:
+    """Leave the process group, if any.
+
+    With ``wait_for_peers`` every process first meets the others at a barrier, so none tears
+    its connections down while a peer still uses them (gloo then aborts the peer with
+    "terminate called without an active exception"). After an error pass ``False``: the peers
+    may never arrive.
+    """
     if is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -129,11 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     current = init_from_env()
+    finished = False
     try:
         with tempfile.TemporaryDirectory(prefix=f"deepspike-rank{current.rank}-") as scratch:
-            return cli_main(rank_argv(argv, current.rank, scratch))
+            code = cli_main(rank_argv(argv, current.rank, scratch))
+        finished = True
+        return code
     finally:
-        shutdown()
+        shutdown(wait_for_peers=finished)
 
 
 if __name__ == "__main__":
