@@ -78,7 +78,9 @@ def inhibited_scan(
                 prev[b, j] = spikes[t, b, j]
 
 
-@numba.njit(cache=True, nogil=True)
+# error_model="numpy": the one division is by the total conductance, which is at least 1, so the
+# zero-divisor check (which costs a third of the loop) can never fire
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def coba_inhibited_scan(
     x: np.ndarray,  # [T, B, N] excitatory conductance increments
     v: np.ndarray,  # [B, N] membrane, updated in place
