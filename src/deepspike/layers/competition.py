@@ -170,6 +170,7 @@ def _lif_scan(lif, x, fields, theta, prev, vth, strength, adaptation, spikes):
 
 def _coba_scan(coba, x, fields, theta, prev, vth, strength, adaptation, spikes):
     """The conductance-based scan; updates the ``CobaLIFState`` fields in place, returns them."""
+    from deepspike.neurons.coba import TAYLOR_COEFFICIENTS
     from deepspike.neurons.fused import cpu_inhibited
 
     v, refractory, g_exc, g_inh = fields
@@ -178,11 +179,12 @@ def _coba_scan(coba, x, fields, theta, prev, vth, strength, adaptation, spikes):
     constants = [
         *(c.decay_exc, c.decay_inh, c.mean_exc, c.mean_inh, c.rate),
         *(coba.e_exc, coba.e_inh, coba.v_reset, strength),
-        *(decay, theta_plus, float(coba.refractory_steps)),
+        *((decay, theta_plus) if adaptive else (1.0, 0.0)),
+        *(float(coba.refractory_steps), 0.0, 1.0, 0.25, *TAYLOR_COEFFICIENTS),
     ]
-    params = torch.tensor([*constants, 0.0, 1.0], dtype=x.dtype)
-    arrays = (x, v, refractory, g_exc, g_inh, theta, prev, vth, params)
-    cpu_inhibited.coba_inhibited_scan(*(a.numpy() for a in arrays), adaptive, spikes.numpy())
+    params = torch.tensor(constants, dtype=x.dtype)
+    arrays = (x, v, refractory, g_exc, g_inh, theta, prev, vth, params, spikes)
+    cpu_inhibited.coba_inhibited_scan(*(a.numpy() for a in arrays))
     return fields
 
 

@@ -78,8 +78,9 @@ def inhibited_scan(
                 prev[b, j] = spikes[t, b, j]
 
 
-# error_model="numpy": the one division is by the total conductance, which is at least 1, so the
-# zero-divisor check (which costs a third of the loop) can never fire
+# error_model="numpy": the divisions are by the total conductance (at least 1) and by the fourth
+# power of a polynomial at least 1, so the zero-divisor check (which also stops vectorisation)
+# can never fire. The loop body is branch-free, so LLVM vectorises it across neurons.
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def coba_inhibited_scan(
     x: np.ndarray,  # [T, B, N] excitatory conductance increments
@@ -87,21 +88,23 @@ def coba_inhibited_scan(
     refractory: np.ndarray,  # [B, N] refractory steps left, updated in place
     g_exc: np.ndarray,  # [B, N] excitatory conductance, updated in place
     g_inh: np.ndarray,  # [B, N] inhibitory conductance, updated in place
-    theta: np.ndarray,  # [B, N] adaptive threshold, updated in place (adaptive only)
+    theta: np.ndarray,  # [B, N] adaptive threshold, updated in place (stays 0 unless adaptive)
     prev: np.ndarray,  # [B, N] spikes of the step before, updated in place
     vth: np.ndarray,  # [B, N] base threshold
-    params: np.ndarray,  # [14] see CobaLIFParams and coba_scan_params (input dtype)
-    adaptive: bool,
+    params: np.ndarray,  # [21] see _coba_scan in deepspike.layers.competition (input dtype)
     spikes: np.ndarray,  # out [T, B, N]
 ) -> None:
     """The conductance-based neuron of :mod:`deepspike.neurons.coba` under lateral inhibition
     (every spike opens every *other* neuron's inhibitory conductance by ``g`` at the next step),
-    with an optional adaptive threshold; the same operations as its ``step``."""
+    with an adaptive threshold (:math:`\\theta_+ = 0` and decay 1 without one): the same
+    operations as its ``step``, :math:`e^{-y}` included
+    (:func:`~deepspike.neurons.coba.decay_factor`)."""
     n_steps, batch, n = x.shape
     decay_exc, decay_inh, mean_exc, mean_inh = params[0], params[1], params[2], params[3]
     rate, e_exc, e_inh, v_reset = params[4], params[5], params[6], params[7]
     g, decay, theta_plus, n_ref = params[8], params[9], params[10], params[11]
-    zero, one = params[12], params[13]
+    zero, one, quarter = params[12], params[13], params[14]
+    c1, c2, c3, c4, c5, c6 = params[15], params[16], params[17], params[18], params[19], params[20]
     for b in range(batch):
         for t in range(n_steps):
             total = zero
@@ -109,24 +112,20 @@ def coba_inhibited_scan(
                 total += prev[b, j]
             for j in range(n):
                 ge = g_exc[b, j] + x[t, b, j]
-                gi = g_inh[b, j]
-                if g != zero:
-                    gi = gi + g * (total - prev[b, j])
+                gi = g_inh[b, j] + g * (total - prev[b, j])
                 me, mi = ge * mean_exc, gi * mean_inh
                 conductance = one + me + mi
                 v_inf = (me * e_exc + mi * e_inh) / conductance
-                h = v_inf + (v[b, j] - v_inf) * np.exp(-conductance * rate)
-                if n_ref > zero and refractory[b, j] > zero:
-                    h = v_reset
-                thr = vth[b, j] + theta[b, j] if adaptive else vth[b, j]
-                s = one if h >= thr else zero
-                if s > zero:
-                    h = v_reset
-                v[b, j] = h
-                if n_ref > zero:
-                    refractory[b, j] = n_ref if s > zero else max(refractory[b, j] - one, zero)
-                if adaptive:
-                    theta[b, j] = theta[b, j] * decay + theta_plus * s
+                z = conductance * rate * quarter
+                p = one + z * (c1 + z * (c2 + z * (c3 + z * (c4 + z * (c5 + z * c6)))))
+                p = p * p
+                h = v_inf + (v[b, j] - v_inf) * (one / (p * p))
+                h = h if refractory[b, j] <= zero else v_reset
+                fired = h >= vth[b, j] + theta[b, j]
+                s = one if fired else zero
+                v[b, j] = v_reset if fired else h
+                refractory[b, j] = n_ref if fired else max(refractory[b, j] - one, zero)
+                theta[b, j] = theta[b, j] * decay + theta_plus * s
                 g_exc[b, j] = ge * decay_exc
                 g_inh[b, j] = gi * decay_inh
                 spikes[t, b, j] = s
