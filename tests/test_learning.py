@@ -507,6 +507,7 @@ def test_normalisation_makes_each_neuron_sum_to_the_total():
     torch.testing.assert_close(sums, torch.full((5,), 78.0))
     with pytest.raises(ConfigError):
         normalize_incoming(w, 0.0)
+    assert normalize_incoming(torch.zeros(0, 784), 78.0).shape == (0, 784)  # no neuron learned
 
 
 # --------------------------------------------------------------------------- competition

@@ -102,8 +102,11 @@ def test_diehl_cook_currents_are_the_dense_product_of_input_spikes_and_weights()
     torch.testing.assert_close(currents, spikes @ weight.T)
 
 
-def test_diehl_cook_learning_changes_only_the_neurons_that_fired():
-    net = dc.network_from(small_config(n_neurons=30, batch_size=1, min_spikes=0), 64)
+@pytest.mark.parametrize(("synapse", "rule"), [("current", "pair"), ("conductance", "triplet")])
+def test_diehl_cook_learning_changes_only_the_neurons_that_fired(synapse, rule):
+    config = small_config(n_neurons=30, batch_size=1, min_spikes=0, synapse=synapse)
+    config["presentation_ms"] = 100.0  # long enough for a conductance to reach threshold
+    net = dc.network_from({**config, "stdp_rule": rule}, 64)
     g = torch.Generator().manual_seed(1)
     learner = dc.Learner(net, dc.initial_state(net, g))
     before = learner.state.weight
@@ -129,7 +132,7 @@ def test_diehl_cook_triplet_rule_learns_from_repeated_spikes_only():
     post[5, 0, 0] = 1.0  # unit 0 fires once, unit 1 twice
     post[5, 0, 1] = post[9, 0, 1] = 1.0
     window = dc.stdp_window(pre, post, net.stdp)
-    pair = dc.stdp_window(pre, post, dc.stdp_rule_from(small_config()))
+    pair = dc.stdp_window(pre, post, dc.stdp_rule_from(small_config(stdp_rule="pair")))
     assert window.units.tolist() == pair.units.tolist() == [0, 1]
     assert window.ltp[0].abs().sum() == 0
     # pre at 2; pair: e^{-3/20} + e^{-7/20}; triplet: the second spike only, times e^{-4/40}

@@ -108,5 +108,5 @@ def normalize_incoming(w: torch.Tensor, total: float, eps: float = 1e-12) -> tor
     """
     if not total > 0:
         raise ConfigError(f"the weight sum total={total} must be positive")
-    sums = w.reshape(w.shape[0], -1).sum(1).clamp(min=eps)
+    sums = w.flatten(1).sum(1).clamp(min=eps)  # flatten: no -1 to infer when w has no rows
     return w * (total / sums).reshape(-1, *([1] * (w.dim() - 1)))

@@ -6,34 +6,40 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
 * **Input.** Each pixel is a Poisson train of rate ``intensity * 63.75`` Hz (pixel / 4), shown
   for 350 ms, then 150 ms of rest. An image that makes fewer than 5 output spikes is shown again
   with the maximum rate raised by 32 Hz.
-* **Neurons.** Current-based LIF excitatory neurons (rest -65 mV, reset -60 mV, threshold
+* **Neurons.** LIF excitatory neurons (rest -65 mV, reset -60 mV, threshold
   -52 mV + :math:`\theta`, :math:`\tau_m` = 100 ms, 5 ms refractory) with the adaptive threshold
   :math:`\theta \mathrel{+}= 0.05` mV per spike, :math:`\tau_\theta = 10^7` ms
-  (:class:`deepspike.learning.AdaptiveThreshold`). Each excitatory spike inhibits every other
-  excitatory neuron by ``inhibition`` mV at the next step: the paper's one-to-one excitatory ->
-  inhibitory -> all-others loop folded into :class:`deepspike.layers.LateralInhibition` (as in
-  BindsNET's ``DiehlAndCook2015v2``, whose 17.5 mV is the paper's weight). In the paper that
-  inhibition is a conductance driving the others toward -100 mV, which keeps them silent for the
-  rest of the competition; a current kick of 17.5 mV does not (the membrane recovers within
-  tens of ms), and the network then learns blurred prototypes. The default of 120 mV restores
-  the near winner-take-all regime; the sweep that chose it (100 neurons, 10,000 training and
-  2,000 test images, 17.5 to 250 mV) is in the repository's ``sweeps/diehl2015-inhibition/``.
-* **Conductance-based synapses** (``synapse="conductance"``, the paper's model): an input spike
-  opens the excitatory conductance by its weight (:math:`E_e` = 0 mV, :math:`\tau_e` = 1 ms)
-  and each excitatory spike opens every other neuron's inhibitory conductance by
-  ``g_inhibition`` = 17 (the paper's inhibitory-to-excitatory weight; :math:`E_i` = -100 mV,
-  :math:`\tau_i` = 2 ms), in units of the leak conductance
-  (:class:`deepspike.neurons.CobaLIFParams`). Inhibition then holds the losers near -100 mV
-  however many spikes arrive, where a current kick pushes them without bound.
-* **Learning.** Pair STDP with nearest-spike traces (:math:`\tau` = 20 ms): a pre spike depresses
-  by :math:`\nu_{pre} x_{post}` (:math:`\nu_{pre} = 10^{-4}`), a post spike potentiates by
-  :math:`\nu_{post} x_{pre}` (:math:`\nu_{post} = 10^{-2}`); weights stay in :math:`[0, 1]`, and
-  each neuron's incoming weights are normalised to sum to 78 before every presentation.
-  ``stdp_rule="triplet"`` uses the rule of the authors' published simulation instead
-  (``post2before``): a post spike potentiates by
-  :math:`\nu_{post} x_{pre} y_2`, where :math:`y_2` is the neuron's nearest-spike trace
-  (:math:`\tau` = ``tau_post2`` = 40 ms) from just before the spike, so a neuron learns from its
-  second spike of a burst on (:func:`deepspike.learning.triplet_stdp_rows`).
+  (:class:`deepspike.learning.AdaptiveThreshold`). The paper's one-to-one excitatory ->
+  inhibitory -> all-others loop is folded into :class:`deepspike.layers.LateralInhibition`:
+  each excitatory spike inhibits every other excitatory neuron at the next step.
+* **Synapses** (``synapse``).
+
+  - ``"conductance"`` (the default, the paper's model): an input spike opens the excitatory
+    conductance by its weight (:math:`E_e` = 0 mV, :math:`\tau_e` = 1 ms) and each excitatory
+    spike opens every other neuron's inhibitory conductance by ``g_inhibition`` = 17 (the
+    paper's inhibitory-to-excitatory weight; :math:`E_i` = -100 mV, :math:`\tau_i` = 2 ms), in
+    units of the leak conductance (:class:`deepspike.neurons.CobaLIFParams`). Inhibition holds
+    the losers near -100 mV however many spikes arrive.
+  - ``"current"`` (the model of BindsNET's ``DiehlAndCook2015``): an input spike adds its
+    weight in mV, and each excitatory spike subtracts ``inhibition`` mV from the others. As a
+    current kick, the paper's 17.5 lets the losers recover within tens of ms and the network
+    learns blurred prototypes; 120 mV restores the near winner-take-all regime (the sweep that
+    chose it, 100 neurons, 10,000 training and 2,000 test images, 17.5 to 250 mV, is in the
+    repository's ``sweeps/diehl2015-inhibition/``).
+
+* **Learning** (``stdp_rule``). Weights stay in :math:`[0, 1]`, and each neuron's incoming
+  weights are normalised to sum to 78 before every presentation. A pre spike depresses by
+  :math:`\nu_{pre} x_{post}` (:math:`\nu_{pre} = 10^{-4}`, nearest-spike post trace,
+  :math:`\tau` = 20 ms).
+
+  - ``"triplet"`` (the default, the rule of the authors' published simulation,
+    ``post2before``): a post spike potentiates by :math:`\nu_{post} x_{pre} y_2`
+    (:math:`\nu_{post} = 10^{-2}`), where :math:`y_2` is the neuron's nearest-spike trace
+    (:math:`\tau` = ``tau_post2`` = 40 ms) from just before the spike, so a neuron learns from
+    its second spike of a burst on (:func:`deepspike.learning.triplet_stdp_rows`).
+  - ``"pair"``: a post spike potentiates by :math:`\nu_{post} x_{pre}` (nearest-spike pair STDP,
+    as BindsNET).
+
 * **Labels.** After training, learning and :math:`\theta` are frozen; each neuron is assigned the
   class for which its average response over ``n_label`` training images is highest, and a test
   image is classified by the class whose neurons fire most on average.
@@ -47,12 +53,13 @@ except that weights change between presentations rather than inside one (the cha
 and traces to rest, which 150 ms of rest approaches (:math:`e^{-150/100}`); :math:`\theta`
 decays over it exactly.
 
-Speed: synaptic currents are one embedding-bag sum of weight rows over the input events of the
-whole presentation; the inhibited adaptive LIF neurons run in one compiled scan
-(:mod:`deepspike.neurons.fused.cpu_inhibited`, bit-identical to stepping); the STDP window is one
-event-sparse product per side, computed and applied for the neurons that fired only
-(:func:`deepspike.learning.pair_stdp_rows`, a row-sparse gradient). :func:`images_per_second`
-measures it.
+Speed: the synaptic input (currents or conductance increments) is one embedding-bag sum of
+weight rows over the input events of the whole presentation; the inhibited adaptive neurons run in
+one compiled scan (:mod:`deepspike.neurons.fused.cpu_inhibited`: bit-identical to stepping for the
+current-based neuron, equal to rounding for the conductance-based one); the STDP window is
+computed from spike events for the neurons that fired only and applied as a row-sparse gradient
+(:func:`deepspike.learning.pair_stdp_rows`, :func:`deepspike.learning.triplet_stdp_rows`).
+:func:`images_per_second` measures it.
 """
 
 from __future__ import annotations
@@ -598,15 +605,21 @@ def images_per_second(
     data_dir: str | None = None,
     seed: int = 0,
     threads: int = 1,
+    synapse: str | None = None,
+    stdp_rule: str | None = None,
 ) -> float:
     """Training speed of the Diehl & Cook protocol (learning on) in images per second.
 
     Trains a fresh ``n_neurons`` network on the first ``n_images`` training images of
     ``dataset`` (``mnist`` needs its files; ``digits`` is bundled) with ``dt`` = 1 ms.
+    ``synapse`` and ``stdp_rule`` default to the recipe's (the paper's conductance-based
+    synapses and triplet rule); ``"current"`` and ``"pair"`` time the model BindsNET runs.
     """
     x, _ = data.load(dataset, "train", data_dir=data_dir)
     images = _flat(x[:n_images])
     config = {**RECIPE.defaults, "n_neurons": n_neurons, "presentation_ms": presentation_ms}
+    config["synapse"] = synapse or config["synapse"]
+    config["stdp_rule"] = stdp_rule or config["stdp_rule"]
     net = network_from({**config, "batch_size": batch_size}, images.shape[1])
     generator = torch.Generator().manual_seed(seed)
     learner = Learner(net, initial_state(net, generator))
@@ -647,9 +660,9 @@ RECIPE = register(
             "theta_plus": 0.05,
             "tau_theta": 1e7,
             "inhibition": 120.0,
-            "synapse": "current",
+            "synapse": "conductance",
             "g_inhibition": 17.0,
-            "stdp_rule": "pair",
+            "stdp_rule": "triplet",
             "tau_post2": 40.0,
             "nu_pre": 1e-4,
             "nu_post": 1e-2,
