@@ -363,6 +363,49 @@ class _Stop(Exception):
     pass
 
 
+@pytest.mark.parametrize(("layer", "images"), [(0, 200), (1, 300)])
+def test_mozafari_resumes_inside_the_conv_phase_with_identical_weights(
+    tmp_path, monkeypatch, layer, images
+):
+    """A run stopped while conv1 (mid-pass) or conv2 (at a pass boundary) trains continues from
+    its progress file to the same network as a run never stopped."""
+    from deepspike.io.checkpoint import load_checkpoint
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    def run(out, resume=False):
+        overrides = {"rstdp_epochs": 1, "n_train": 300, "checkpoint_every": 100}
+        return runner.train(
+            "mozafari2019-rstdp",
+            out=tmp_path / out,
+            dataset="digits",
+            profile="smoke",
+            progress=False,
+            overrides=overrides,
+            resume=resume,
+        )
+
+    straight = run("straight")
+    saving = moz.common.save_progress
+
+    def stop_in_the_conv_phase(ctx, step, tensors, extra):
+        saving(ctx, step, tensors, extra)
+        where = extra.get(moz.CONV_PHASE)
+        if where is not None and (where["layer"], where["images"]) == (layer, images):
+            raise _Stop
+
+    monkeypatch.setattr(moz.common, "save_progress", stop_in_the_conv_phase)
+    with pytest.raises(_Stop):
+        run("resumed")
+    monkeypatch.setattr(moz.common, "save_progress", saving)
+    resumed = run("resumed", resume=True)
+    assert resumed["extra"]["layer1"] == straight["extra"]["layer1"]
+    assert resumed["extra"]["rstdp_train_accuracy"] == straight["extra"]["rstdp_train_accuracy"]
+    want = load_checkpoint(tmp_path / "straight" / "checkpoint.safetensors")[0]
+    got = load_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")[0]
+    for name, tensor in want.items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=0)
+
+
 def test_mozafari_resumes_or_extends_with_identical_weights(tmp_path, monkeypatch):
     from deepspike.io.checkpoint import load_checkpoint
     from deepspike.recipes import mozafari2019_rstdp as moz

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -289,10 +289,20 @@ def winner_updates(
     return order_stdp_rows(pre_before, post, weight, *rates)
 
 
-def batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    order = torch.randperm(n, generator=generator)
-    for start in range(0, n, size):
-        yield order[start : start + size]
+class LayerProgress(NamedTuple):
+    """Where layer-wise STDP training stands, enough to continue it exactly: the ``layer`` in
+    training, the ``images`` it has seen, the presentation ``order`` of the current pass and
+    the ``position`` reached in it, and the statistics of the layers already trained."""
+
+    layer: int
+    images: int
+    order: torch.Tensor
+    position: int
+    finished: dict[str, dict[str, float]]
+
+
+#: called after every batch with the progress and the images seen before that batch
+OnProgress = Callable[[LayerProgress, int], None]
 
 
 def train_layer(
@@ -307,30 +317,44 @@ def train_layer(
     progress: bool = False,
     inhibit: bool = True,
     stop_when_converged: bool = True,
+    start: LayerProgress | None = None,
+    on_batch: Callable[[int, torch.Tensor, int, int], None] | None = None,
 ) -> dict[str, float]:
     """Train layer ``layer`` by STDP on up to ``budget`` images (several passes if needed),
     stopping early once it converges when ``stop_when_converged`` (Kheradpisheh's criterion;
     Mozafari et al.'s code trains for the whole budget); ``waves_of(indices)`` gives the input
     waves of those images, passed through the frozen layers below with lateral inhibition when
-    ``inhibit``."""
+    ``inhibit``.
+
+    Each pass presents the images in a fresh order drawn from ``generator``. ``start``
+    continues from saved progress (with ``generator`` in its saved state, the run is the same
+    as one never interrupted); ``on_batch(images, order, position, images_before)`` is called
+    after every batch."""
     conv, spec = stack.convs[layer], stack.specs[layer]
     optimizer = torch.optim.SGD([conv.weight], lr=1.0)
-    seen = 0
+    seen, order, position = (0, None, 0) if start is None else start[1:4]
     limit = CONVERGED if stop_when_converged else -1.0  # convergence is never negative
-    bar = tqdm(total=budget, desc=f"STDP layer {layer + 1}", disable=not progress, leave=False)
+    desc = f"STDP layer {layer + 1}"
+    bar = tqdm(total=budget, initial=seen, desc=desc, disable=not progress, leave=False)
     while seen < budget and convergence(conv.weight) >= limit:
-        for idx in batches(n_images, batch_size, generator):
-            idx = idx[: budget - seen]
+        if order is None:
+            order, position = torch.randperm(n_images, generator=generator), 0
+        while position < len(order):
+            idx = order[position : position + batch_size][: budget - seen]
             with torch.no_grad():
                 waves_in = stack.waves(waves_of(idx), layer, inhibit)
                 delta = winner_updates(
                     waves_in, potentials(waves_in, conv), conv, spec, schedule.rates(seen)
                 )
             apply_update(conv.weight, delta.rows, optimizer, (0.0, 1.0), delta.units)
-            seen += len(idx)
+            before, seen, position = seen, seen + len(idx), position + len(idx)
             bar.update(len(idx))
+            if on_batch is not None:
+                on_batch(seen, order, position, before)
             if seen >= budget or convergence(conv.weight) < limit:
                 break
+        if position >= len(order):
+            order = None
     bar.close()
     c = convergence(conv.weight)
     log.info("layer %d: %d images, convergence %.4f", layer + 1, seen, c)
@@ -345,15 +369,26 @@ def train_layers(
     layers: int,
     generator: torch.Generator,
     progress: bool = False,
+    start: LayerProgress | None = None,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, dict[str, float]]:
     """Train the first ``layers`` layers in turn (:func:`train_layer`), with the recipe
     settings ``images_layer1``, ``images_layer2``, ... (budgets), ``batch_size``, the rate
     schedule (``a_plus``, ``a_minus``, ``double_every``, ``a_plus_max``),
     ``inhibit_learning_input`` and ``stop_when_converged``; returns each layer's statistics
-    as ``layer1``, ``layer2``, ..."""
+    as ``layer1``, ``layer2``, ...
+
+    ``start`` continues saved progress (the layers below its ``layer`` are trained); after each
+    batch ``on_progress(progress, images_before)`` may save it."""
     schedule = Schedule(c["a_plus"], c["a_minus"], c["double_every"], c["a_plus_max"])
-    stats = {}
-    for layer in range(layers):
+    stats = {} if start is None else dict(start.finished)
+    for layer in range(0 if start is None else start.layer, layers):
+
+        def on_batch(images: int, order: torch.Tensor, position: int, before: int) -> None:
+            if on_progress is not None:
+                here = LayerProgress(layer, images, order, position, dict(stats))  # noqa: B023
+                on_progress(here, before)
+
         stats[f"layer{layer + 1}"] = train_layer(
             stack,
             layer,
@@ -366,6 +401,8 @@ def train_layers(
             progress,
             inhibit=c["inhibit_learning_input"],
             stop_when_converged=c["stop_when_converged"],
+            start=start if start is not None and layer == start.layer else None,
+            on_batch=on_batch,
         )
     return stats
 

@@ -308,6 +308,49 @@ def _train_decision(ctx, stack, x, y, progress: common.Progress | None, carried)
     return {"rstdp_train_accuracy": history}
 
 
+#: the key of a progress file saved while the STDP conv layers train
+CONV_PHASE = "conv_phase"
+#: the tensor of such a file that holds the current pass's presentation order
+CONV_ORDER = "conv_order"
+
+
+def _train_conv_layers(ctx: Context, stack, x_train, saved, seconds) -> dict[str, Any]:
+    """Train conv1 and conv2 by STDP (:func:`deepspike.recipes._conv_stdp.train_layers`),
+    saving progress every ``checkpoint_every`` images and continuing from ``saved`` (a progress
+    file written in this phase) when given."""
+    c = ctx.config
+    start = None
+    if saved is None:
+        stack.initialise(ctx.generator)
+    else:
+        tensors = dict(saved.tensors)
+        order = tensors.pop(CONV_ORDER)
+        stack.load_state_dict(tensors)
+        where = saved.extra[CONV_PHASE]
+        start = conv.LayerProgress(
+            where["layer"], where["images"], order, where["position"], where["finished"]
+        )
+
+    def save(progress: conv.LayerProgress, before: int) -> None:
+        if not common.due(progress.images, before, c["checkpoint_every"]):
+            return
+        where = {k: v for k, v in progress._asdict().items() if k != "order"}
+        tensors = {**stack.state_dict(), CONV_ORDER: progress.order}
+        common.save_progress(ctx, 0, tensors, {CONV_PHASE: where, "train_seconds": seconds()})
+
+    return conv.train_layers(
+        stack,
+        c,
+        lambda idx: front_end(c, x_train[idx]),
+        len(x_train),
+        len(stack.convs) - 1,  # all but the decision layer
+        ctx.generator,
+        ctx.progress,
+        start=start,
+        on_progress=save,
+    )
+
+
 def train(ctx: Context) -> Outcome:
     runtime.return_freed_memory()  # see deepspike.runtime: the heap would fragment
     with common.torch_threads(ctx.config["threads"]):
@@ -330,17 +373,9 @@ def _train(ctx: Context) -> Outcome:
     def seconds() -> float | None:
         return None if earlier is None else round(earlier + time.perf_counter() - started, 2)
 
-    if saved is None:
-        stack.initialise(ctx.generator)
-        layers = conv.train_layers(
-            stack,
-            c,
-            lambda idx: front_end(c, x_train[idx]),
-            len(x_train),
-            len(stack.convs) - 1,  # all but the decision layer
-            ctx.generator,
-            ctx.progress,
-        )
+    in_conv_phase = saved is None or CONV_PHASE in saved.extra
+    if in_conv_phase:
+        layers = _train_conv_layers(ctx, stack, x_train, saved, seconds)
     else:
         stack.load_state_dict(saved.tensors)
         layers = saved.extra["layers"]
@@ -348,9 +383,10 @@ def _train(ctx: Context) -> Outcome:
     def carried() -> dict[str, Any]:
         return {"layers": layers, "train_seconds": seconds()}
 
-    if saved is None:
+    if in_conv_phase:
         start = {"hit_rate": 1.0 / N_CLASSES, "rstdp_train_accuracy": [], **carried()}
         common.save_progress(ctx, 0, stack.state_dict(), start)
+        saved = None  # the R-STDP phase starts from its first epoch
     stats: dict[str, Any] = {**layers, "resumed_at_epoch": saved.step if saved else None}
     stats.update(_train_decision(ctx, stack, x_train, y_train, saved, carried))
     stats["train_seconds_all_sessions"] = seconds()
@@ -478,6 +514,7 @@ RECIPE = register(
             "adapt_every": 1000,
             "dropout": 0.0,
             "rstdp_epochs": 30,
+            "checkpoint_every": 5000,  # images, while the conv layers train
             "batch_size": 1,
             "batch_size_eval": 8,  # small batches keep [T, B, maps, H, W] in cache: 2x faster
             "n_train": 0,
