@@ -157,6 +157,20 @@ def test_diehl_cook_conductance_synapses_use_the_papers_reversal_potentials():
     torch.testing.assert_close(learner.state.weight[~fired], before[~fired], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("rule", ["pair", "triplet"])
+def test_diehl_cook_update_from_the_fired_neurons_equals_the_whole_output(rule):
+    g = torch.Generator().manual_seed(3)
+    pre = (torch.rand(50, 2, 30, generator=g) < 0.1).float().to_sparse().coalesce()
+    post = (torch.rand(50, 2, 40, generator=g) < 0.02).float()
+    post[:, :, 7] = 0.0
+    stdp = dc.stdp_rule_from(small_config(stdp_rule=rule))
+    whole = dc.stdp_window(pre, post, stdp)
+    units, rows = dc.fired_update(pre, post, post.sum(0), stdp)
+    assert 7 not in units.tolist() and len(units) > 5
+    assert torch.equal(units, whole.units)
+    assert torch.equal(rows, whole.ltp - whole.ltd)
+
+
 def test_diehl_cook_unknown_synapse_is_refused_by_name():
     with pytest.raises(ConfigError, match="synapse='alpha'"):
         dc.network_from(small_config(synapse="alpha"), 64)

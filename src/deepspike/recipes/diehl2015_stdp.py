@@ -246,6 +246,21 @@ def stdp_window(
     return pair_stdp_rows(spikes_in, spikes_out, rule)[0]
 
 
+def fired_update(
+    spikes_in: torch.Tensor,
+    spikes_out: torch.Tensor,
+    counts: torch.Tensor,
+    rule: PairSTDP | TripletSTDP,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(units, dw)``: the additive STDP update of one presentation for the neurons that fired
+    (``counts`` ``[B, N]`` their spike counts), computed on their spikes alone, so no search for
+    events runs over the ``T x B x N`` output (what :func:`stdp_window` of the whole output
+    gives for those rows, bit for bit)."""
+    fired = counts.sum(0).nonzero().squeeze(1)
+    window = stdp_window(spikes_in, spikes_out.index_select(2, fired), rule)
+    return fired[window.units], additive(window)
+
+
 class State(NamedTuple):
     """What learning changes: ``weight`` ``[N, n_inputs]`` and thresholds ``theta`` ``[N]``."""
 
@@ -304,6 +319,7 @@ def synaptic_input(spikes: torch.Tensor, weight_by_input: torch.Tensor) -> torch
     return currents.reshape(t, b, -1)
 
 
+#: ``respond(indices, input_spikes) -> spike counts [B, N]`` of one attempt
 Respond = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -313,15 +329,14 @@ def with_retries(
     """Present ``images`` ``[B, n_in]``; re-present those with fewer than ``min_spikes`` output
     spikes at a rate raised by ``rate_step_hz``, up to ``max_attempts`` times.
 
-    ``respond(indices, input_spikes) -> output_spikes`` simulates one attempt. Returns the spike
+    ``respond(indices, input_spikes) -> spike counts`` simulates one attempt. Returns the spike
     counts ``[B, N]`` of each image's last attempt.
     """
     counts = torch.zeros(len(images), net.n_neurons)
     pending = torch.arange(len(images))
     rate = net.max_rate_hz
     for _ in range(net.max_attempts):
-        out = respond(pending, encode(images[pending], rate, net, generator))
-        attempt = out.sum(0)
+        attempt = respond(pending, encode(images[pending], rate, net, generator))
         counts[pending] = attempt
         pending = pending[attempt.sum(1) < net.min_spikes]
         if len(pending) == 0:
@@ -348,12 +363,13 @@ class _BatchUpdate:
     def respond(self, _indices: torch.Tensor, spikes_in: torch.Tensor) -> torch.Tensor:
         model = self.net.learning_model(self.theta)
         out = run(model, synaptic_input(spikes_in, self.weight_by_input)).spikes
-        window = stdp_window(spikes_in, out, self.net.stdp)
-        self.units.append(window.units)
-        self.rows.append(additive(window))
-        self.spikes += out.sum((0, 1))
+        counts = out.sum(0)
+        units, rows = fired_update(spikes_in, out, counts, self.net.stdp)
+        self.units.append(units)
+        self.rows.append(rows)
+        self.spikes += counts.sum(0)
         self.presentations += spikes_in.shape[1]
-        return out
+        return counts
 
     def summed(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(units, dw)``: the neurons whose weights change (ascending) and their summed
@@ -426,7 +442,7 @@ def responses(
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
         batch = images[start : start + batch_size]
-        out.append(with_retries(net, batch, generator, lambda _i, s: model(s.to_dense())))
+        out.append(with_retries(net, batch, generator, lambda _i, s: model(s.to_dense()).sum(0)))
     return torch.cat(out) if out else torch.zeros(0, net.n_neurons)
 
 
@@ -476,9 +492,11 @@ def fit(
         return round(earlier_seconds + time.perf_counter() - start_time, 2)
 
     bar = tqdm(total=total, initial=done, desc="STDP", unit="img", disable=not ctx.progress)
+    order_epoch, order = -1, torch.empty(0, dtype=torch.int64)
     while done < total:
         epoch, offset = divmod(done, n)
-        order = epoch_order(n, ctx.seed, epoch)
+        if epoch != order_epoch:
+            order_epoch, order = epoch, epoch_order(n, ctx.seed, epoch)
         idx = order[offset : offset + batch_size]
         learner.learn(images[idx], ctx.generator)
         before, done = done, done + len(idx)
