@@ -511,6 +511,20 @@ def test_a_converged_layer_trains_on_only_without_the_convergence_stop():
         assert stats["images"] == expected
 
 
+def test_rate_schedule_doubles_then_stops_or_clamps_at_the_maximum():
+    from deepspike.recipes import _conv_stdp as conv
+
+    stop = conv.Schedule(0.004, -0.003, 500, 0.15)
+    clamp = conv.Schedule(0.004, -0.003, 500, 0.15, clamp=True)
+    assert stop.rates(499) == clamp.rates(499) == (0.004, -0.003)
+    assert stop.rates(500) == clamp.rates(500) == (0.008, -0.006)
+    assert stop.rates(5 * 500) == clamp.rates(5 * 500) == (0.128, -0.096)
+    assert stop.rates(6 * 500) == stop.rates(60 * 500) == (0.128, -0.096)
+    for images in (6 * 500, 60 * 500):
+        a_plus, a_minus = clamp.rates(images)
+        assert a_plus == pytest.approx(0.15) and a_minus == pytest.approx(-0.1125)
+
+
 def test_nessler_probability_update_is_the_running_average_and_stays_bounded():
     from deepspike.learning import nessler_stdp
     from deepspike.recipes import nessler2013_wta as ness

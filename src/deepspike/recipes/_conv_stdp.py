@@ -77,13 +77,17 @@ class ConvSpec:
 
 @dataclass(frozen=True)
 class Schedule:
-    """STDP rates ``a_plus > 0``, ``a_minus < 0``, multiplied by 2 every ``double_every`` images
-    (0: never) until ``a_plus`` reaches ``a_plus_max``, keeping their ratio."""
+    r"""STDP rates ``a_plus > 0``, ``a_minus < 0``, multiplied by 2 every ``double_every`` images
+    (0: never) up to ``a_plus_max``, keeping their ratio. Without ``clamp`` the doubling stops
+    at the last value not above ``a_plus_max`` (0.004 -> 0.128 for a maximum of 0.15); with it
+    the last step is cut to the maximum, :math:`a_+ \leftarrow \min(2a_+, a_{max})` (0.004 ->
+    0.128 -> 0.15), as in Mozafari et al.'s code."""
 
     a_plus: float = 0.004
     a_minus: float = -0.003
     double_every: int = 500
     a_plus_max: float = 0.15
+    clamp: bool = False
 
     def rates(self, images_seen: int) -> tuple[float, float]:
         factor = 1.0
@@ -91,6 +95,8 @@ class Schedule:
             doublings = images_seen // self.double_every
             while doublings and self.a_plus * factor * 2 <= self.a_plus_max:
                 factor, doublings = factor * 2, doublings - 1
+            if doublings and self.clamp:
+                factor = max(factor, self.a_plus_max / self.a_plus)
         return self.a_plus * factor, self.a_minus * factor
 
 
@@ -380,7 +386,9 @@ def train_layers(
 
     ``start`` continues saved progress (the layers below its ``layer`` are trained); after each
     batch ``on_progress(progress, images_before)`` may save it."""
-    schedule = Schedule(c["a_plus"], c["a_minus"], c["double_every"], c["a_plus_max"])
+    schedule = Schedule(
+        c["a_plus"], c["a_minus"], c["double_every"], c["a_plus_max"], c["clamp_rates"]
+    )
     stats = {} if start is None else dict(start.finished)
     for layer in range(0 if start is None else start.layer, layers):
 

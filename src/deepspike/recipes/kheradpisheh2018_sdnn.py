@@ -189,6 +189,7 @@ RECIPE = register(
             "a_minus": -0.003,
             "double_every": 500,
             "a_plus_max": 0.15,
+            "clamp_rates": False,  # doubling stops at 0.128 (see _conv_stdp.Schedule)
             "images_layer1": 60000,
             "images_layer2": 120000,
             "batch_size": 1,
