@@ -38,6 +38,8 @@ def test_version_from_the_installed_entry_point():
         (["bench", "--recipes", "nope"], "unknown recipe"),
         (["frobnicate"], "invalid choice"),
         (["evaluate", "does-not-exist"], "no checkpoint"),
+        (["train", "surrogate-lif-mlp", "--smoke", "--validation", "-1"], "validation=-1"),
+        (["train", "surrogate-lif-mlp", "--smoke", "--validation", "99999"], "between 1 and"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(capsys, argv, needle):
@@ -96,3 +98,32 @@ def test_train_then_evaluate_smoke_on_digits(capsys, tmp_path):
     evaluation = json.loads((out_dir / "evaluation.json").read_text())
     # the same checkpoint and seed give a close accuracy (the rate code is re-sampled)
     assert abs(evaluation["accuracy"] - record["accuracy"]) < 3.0
+
+
+def test_validation_scores_on_held_out_training_samples_and_never_reads_the_test_split(
+    capsys, tmp_path, monkeypatch
+):
+    from deepspike import data
+    from deepspike.bench.report import collect
+
+    loaded = []
+    load = data.load
+
+    def recording_load(name, split, *args, **kwargs):
+        loaded.append(split)
+        return load(name, split, *args, **kwargs)
+
+    monkeypatch.setattr(data, "load", recording_load)
+    out_dir = tmp_path / "runs" / "tuned"
+    argv = ["train", "surrogate-lif-mlp", "--smoke", "--validation", "200", "--no-progress"]
+    code, stdout, err = run_cli(capsys, *argv, "--out", str(out_dir))
+    assert code == 0, err
+    assert "held-out training samples" in stdout
+    assert set(loaded) == {"train"}
+    record = json.loads((out_dir / "result.json").read_text())
+    assert record["evaluated_on"] == "validation" and record["validation"] == 200
+    assert record["n_test"] == 200
+    assert collect(tmp_path / "runs") == []  # the comparison table takes test scores only
+    code, stdout, err = run_cli(capsys, "evaluate", str(out_dir), "--no-progress")
+    assert code == 0 and "200 validation samples" in stdout
+    assert set(loaded) == {"train"}

@@ -1,5 +1,6 @@
 """The STDP recipes: smoke runs beat chance, Diehl & Cook resumes identically, helpers."""
 
+import dataclasses
 import math
 
 import pytest
@@ -212,6 +213,10 @@ def test_progress_of_another_configuration_is_refused(tmp_path):
     other = small_config(checkpoint_dir=str(tmp_path), nu_post=0.5)
     with pytest.raises(CheckpointError, match="another run"):
         common.load_progress(context(other))
+    held_out = dataclasses.replace(context(config), validation=100)  # other training images
+    with pytest.raises(CheckpointError, match="another run"):
+        common.load_progress(held_out)
+    assert common.load_progress(context(config)).step == 8
 
 
 def test_labels_go_to_the_class_with_the_highest_average_response():

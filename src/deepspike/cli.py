@@ -84,9 +84,11 @@ def cmd_train(args) -> int:
         command="deepspike " + shlex.join(args.argv),
         progress=not args.no_progress,
         resume=args.resume,
+        validation=args.validation,
     )
+    scored = " on held-out training samples" if record["evaluated_on"] == "validation" else ""
     print(
-        f"{record['recipe']} on {record['dataset']}: accuracy {record['accuracy']:.2f}% "
+        f"{record['recipe']} on {record['dataset']}: accuracy {record['accuracy']:.2f}%{scored} "
         f"(paper {record['paper']['accuracy'] or '—'}), "
         f"{record['synops_per_sample']:.3g} synops/sample; wrote {out}/result.json"
     )
@@ -99,7 +101,8 @@ def cmd_evaluate(args) -> int:
     record = runner.evaluate(args.run_dir, args.data_dir, progress=not args.no_progress)
     print(
         f"{record['recipe']} on {record['dataset']}: accuracy {record['accuracy']:.2f}% "
-        f"over {record['n_test']} test samples, {record['synops_per_sample']:.3g} synops/sample"
+        f"over {record['n_test']} {record['evaluated_on']} samples, "
+        f"{record['synops_per_sample']:.3g} synops/sample"
     )
     return 0
 
@@ -172,6 +175,13 @@ def build_parser() -> Parser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="the fast smoke setting")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        metavar="N",
+        help="hold out the last N training samples and score on them, not on the test set",
+    )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     common(p)
     p.set_defaults(func=cmd_train)

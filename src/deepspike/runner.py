@@ -82,6 +82,9 @@ def result_record(
         "n_train": outcome.n_train,
         "n_test": outcome.n_test,
         "accuracy": round(outcome.accuracy, 4),
+        # "validation": accuracy on the last ``validation`` training samples, not the test set
+        "evaluated_on": "validation" if ctx.validation else "test",
+        "validation": ctx.validation,
         "timesteps": outcome.timesteps,
         "synops_per_sample": cost.synops,
         "acs_per_sample": cost.acs,
@@ -125,13 +128,18 @@ def train(
     command: str = "",
     progress: bool = True,
     resume: bool = False,
+    validation: int = 0,
 ) -> dict[str, Any]:
     """Train ``recipe_id`` and write ``OUT/result.json`` and ``OUT/checkpoint.safetensors``.
 
     ``profile`` is ``full`` (the paper setting), ``quick`` (the benchmark's small setting) or
     ``smoke`` (the test setting). With ``resume``, a recipe that keeps resumable state in ``out``
-    continues from it. Returns the result record.
+    continues from it. With ``validation`` = V, the last V training samples are held out and
+    the run is scored on them instead of the test split (``evaluated_on: "validation"``), for
+    choosing settings without touching the test set. Returns the result record.
     """
+    if validation < 0:
+        raise ConfigError(f"validation={validation} must be >= 0 (0: score on the test split)")
     recipe = get_recipe(recipe_id)
     chosen = check_dataset(recipe, dataset)
     config = recipe.config(overrides, profile)
@@ -145,6 +153,7 @@ def train(
         progress=progress,
         out_dir=out,
         resume=resume,
+        validation=validation,
     )
     commit = git_commit()  # the code that runs, even if the tree moves on during a long run
     start = time.perf_counter()
@@ -160,7 +169,13 @@ def train(
         command=command,
         commit=commit,
     )
-    metadata = {"recipe": recipe.id, "dataset": chosen, "seed": seed, "config": config}
+    metadata = {
+        "recipe": recipe.id,
+        "dataset": chosen,
+        "seed": seed,
+        "config": config,
+        "validation": validation,
+    }
     save_checkpoint(out / CHECKPOINT_FILE, dict(outcome.tensors), metadata)
     write_result(out / RESULT_FILE, record)
     return record
@@ -178,12 +193,14 @@ def evaluate(run_dir: str | Path, data_dir: str | Path | None = None, progress: 
         seed=meta.get("seed", 0),
         generator=seed_everything(meta.get("seed", 0)),
         progress=progress,
+        validation=meta.get("validation", 0),
     )
     outcome = recipe.evaluate(ctx, tensors)
     record = {
         "recipe": recipe.id,
         "dataset": ctx.dataset,
         "accuracy": round(outcome.accuracy, 4),
+        "evaluated_on": "validation" if ctx.validation else "test",
         "n_test": outcome.n_test,
         "timesteps": outcome.timesteps,
         "synops_per_sample": outcome.cost.synops,

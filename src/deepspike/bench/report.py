@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,21 +23,29 @@ from deepspike.io import read_result
 from deepspike.io.atomic import write_atomic
 
 RESULT_FILE = "result.json"
+log = logging.getLogger("deepspike")
 README_BEGIN = "<!-- deepspike:table:begin -->"
 README_END = "<!-- deepspike:table:end -->"
 
 
 def collect(directory: str | Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every ``*/result.json`` below ``directory`` with its run directory, sorted by path."""
+    """Every ``*/result.json`` below ``directory`` with its run directory, sorted by path.
+
+    Runs scored on held-out training samples (``deepspike train --validation``) are left out,
+    with a warning: the table compares test accuracy with the papers'."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError(f"{directory} is not a directory of runs; give a bench --out directory")
     found = []
     for path in sorted(directory.rglob(RESULT_FILE)):
         try:
-            found.append((path.parent, read_result(path)))
+            record = read_result(path)
         except DataError:
             continue  # an unfinished or foreign file is not a result
+        if record.get("evaluated_on", "test") == "validation":
+            log.warning("left out %s: scored on held-out training samples, not the test set", path)
+            continue
+        found.append((path.parent, record))
     return found
 
 

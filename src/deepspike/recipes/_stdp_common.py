@@ -158,6 +158,7 @@ def save_progress(
         "fingerprint": config_fingerprint(ctx.config),
         "dataset": ctx.dataset,
         "seed": ctx.seed,
+        "validation": ctx.validation,
         "step": step,
         "extra": dict(extra),
     }
@@ -168,19 +169,21 @@ def save_progress(
 def load_progress(ctx: Context) -> Progress | None:
     """The saved state of this run, restoring the generator, or ``None`` to start afresh.
 
-    A progress file made with another configuration, data set or seed raises
-    :class:`CheckpointError` rather than being silently ignored or overwritten.
+    A progress file made with another configuration, data set, seed or validation hold-out
+    raises :class:`CheckpointError` rather than being silently ignored or overwritten.
     """
     path = progress_path(ctx)
     explicit = bool(ctx.config.get("checkpoint_dir"))
     if path is None or not path.is_file() or not (ctx.resume or explicit):
         return None
     tensors, meta = load_checkpoint(path)
-    expected = (config_fingerprint(ctx.config), ctx.dataset, ctx.seed)
+    expected = (config_fingerprint(ctx.config), ctx.dataset, ctx.seed, ctx.validation)
     found = (meta.get("fingerprint"), meta.get("dataset"), meta.get("seed"))
+    found += (meta.get("validation", 0),)  # files from before the hold-out option: none
     if meta.get("kind") != "progress" or found != expected:
         raise CheckpointError(
-            f"{path} belongs to another run (configuration, data set or seed differ); "
+            f"{path} belongs to another run (configuration, data set, seed or validation "
+            "differ); "
             "use an empty checkpoint_dir or delete the file"
         )
     ctx.generator.set_state(tensors.pop(RNG_KEY))

@@ -58,15 +58,33 @@ def subset(x, y: torch.Tensor, limit: int, seed: int):
     return x[keep], y[keep]
 
 
+def held_out(ctx: Context, split: str, load):
+    """``load(split)`` (samples and labels), or, with ``ctx.validation`` = V > 0, the training
+    split cut in two: ``"train"`` gives all but its last V samples, ``"test"`` those V. So a
+    run tuned with ``--validation`` never reads the test split."""
+    if not ctx.validation:
+        return load(split)
+    x, y = load("train")
+    if not 0 < ctx.validation < len(y):
+        raise ConfigError(
+            f"validation={ctx.validation} must be between 1 and {len(y) - 1}, the training "
+            f"samples of {ctx.dataset!r} less one"
+        )
+    cut = len(y) - ctx.validation
+    return (x[:cut], y[:cut]) if split == "train" else (x[cut:], y[cut:])
+
+
 def image_split(ctx: Context, split: str, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Images ``[N, H, W]`` in [0, 1] and labels ``[N]`` of an image data set, optionally the
-    first ``limit`` samples (a fixed, seeded subset when the set is shuffled)."""
+    first ``limit`` samples (a fixed, seeded subset when the set is shuffled); with
+    ``ctx.validation``, the ``"test"`` split is the held-out end of the training split
+    (:func:`held_out`)."""
     if ctx.dataset not in IMAGE_SETS:
         raise ConfigError(
             f"data set {ctx.dataset!r} is not an image set this recipe can use; "
             f"choose one of {', '.join(IMAGE_SETS)}"
         )
-    x, y = data.load(ctx.dataset, split, data_dir=ctx.data_dir)
+    x, y = held_out(ctx, split, lambda s: data.load(ctx.dataset, s, data_dir=ctx.data_dir))
     return subset(x, y, limit, ctx.seed)
 
 
@@ -83,7 +101,9 @@ def nmnist_split(
     ctx: Context, split: str, timesteps: int, limit: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """N-MNIST frames ``[N, T, 2, 34, 34]`` (uint8 spikes) and labels of the offline subset."""
-    recordings, labels = data.load("nmnist", split, data_dir=ctx.data_dir)
+    recordings, labels = held_out(
+        ctx, split, lambda s: data.load("nmnist", s, data_dir=ctx.data_dir)
+    )
     recordings, labels = subset(recordings, labels, limit, ctx.seed)
     return event_frames(recordings, timesteps), labels
 

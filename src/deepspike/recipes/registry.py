@@ -44,6 +44,8 @@ class Context:
     progress: bool = True
     out_dir: Path | None = None  # where the run writes; recipes may keep resumable state here
     resume: bool = False  # continue from the state a previous, interrupted run left in out_dir
+    # hold out the last ``validation`` training samples and evaluate on them, not the test split
+    validation: int = 0
 
 
 @dataclass(frozen=True)
