@@ -138,52 +138,72 @@ def inhibited_scan(
         return x.to(inputs.dtype).expand(shape).reshape(b, -1).clone()
 
     inner = state.inner.inner if adaptive else state.inner
-    theta = work(state.inner.theta if adaptive else torch.zeros(()))
-    prev = work(state.spikes)
     x = inputs.detach().reshape(t, b, -1).contiguous()
-    spikes = torch.empty(t, b, x.shape[2], dtype=inputs.dtype)
-    common = (work(torch.as_tensor(neuron.v_th)), model.strength)
-    rates = (model.model.decay, model.model.theta_plus) if adaptive else (1.0, 0.0)
-    adaptation = (adaptive, *rates)
-    scan = _coba_scan if isinstance(neuron, CobaLIFParams) else _lif_scan
-    fields = scan(neuron, x, [work(f) for f in inner], theta, prev, *common, adaptation, spikes)
-    neuron_state = type(inner)(*(f.reshape(shape) for f in fields))
-    inner_state = (
-        type(state.inner)(neuron_state, theta.reshape(shape)) if adaptive else neuron_state
+    shared = _ScanInputs(
+        x=x,
+        theta=work(state.inner.theta if adaptive else torch.zeros(())),
+        prev=work(state.spikes),
+        vth=work(torch.as_tensor(neuron.v_th)),
+        strength=model.strength,
+        adaptive=adaptive,
+        decay=model.model.decay if adaptive else 1.0,
+        theta_plus=model.model.theta_plus if adaptive else 0.0,
+        spikes=torch.empty(t, b, x.shape[2], dtype=inputs.dtype),
     )
-    return Run(spikes.reshape(t, *shape), InhibitedState(inner_state, prev.reshape(shape)), None)
+    scan = _coba_scan if isinstance(neuron, CobaLIFParams) else _lif_scan
+    fields = scan(neuron, [work(f) for f in inner], shared)
+    neuron_state = type(inner)(*(f.reshape(shape) for f in fields))
+    theta = shared.theta.reshape(shape)
+    inner_state = type(state.inner)(neuron_state, theta) if adaptive else neuron_state
+    spikes, prev = shared.spikes.reshape(t, *shape), shared.prev.reshape(shape)
+    return Run(spikes, InhibitedState(inner_state, prev), None)
 
 
-def _lif_scan(lif, x, fields, theta, prev, vth, strength, adaptation, spikes):
+class _ScanInputs(NamedTuple):
+    """What both compiled scans take besides the neuron's own state: the input ``x``
+    ``[T, B, N]``, private ``[B, N]`` copies of ``theta``, the previous step's spikes ``prev``
+    and the base threshold ``vth`` (updated in place), the inhibition ``strength``, the
+    adaptive threshold's constants (decay 1 and increment 0 without one), and the output
+    ``spikes`` ``[T, B, N]``."""
+
+    x: torch.Tensor
+    theta: torch.Tensor
+    prev: torch.Tensor
+    vth: torch.Tensor
+    strength: float
+    adaptive: bool
+    decay: float
+    theta_plus: float
+    spikes: torch.Tensor
+
+
+def _lif_scan(lif: Any, fields: list[torch.Tensor], s: _ScanInputs) -> list[torch.Tensor]:
     """The current-based scan; updates the ``LIFState`` fields in place and returns them."""
     from deepspike.neurons.fused import cpu_inhibited
 
     v, refractory = fields
-    adaptive, decay, theta_plus = adaptation
-    constants = [lif.beta, lif.v_reset, strength, decay, theta_plus, float(lif.refractory_steps)]
-    params = torch.tensor([*constants, 0.0, 1.0], dtype=x.dtype)
-    arrays = (x, v, refractory, theta, prev, vth, params)
+    constants = [lif.beta, lif.v_reset, s.strength, s.decay, s.theta_plus]
+    params = torch.tensor([*constants, float(lif.refractory_steps), 0.0, 1.0], dtype=s.x.dtype)
+    arrays = (s.x, v, refractory, s.theta, s.prev, s.vth, params)
     reset = RESET_CODES[lif.reset]
-    cpu_inhibited.inhibited_scan(*(a.numpy() for a in arrays), reset, adaptive, spikes.numpy())
+    cpu_inhibited.inhibited_scan(*(a.numpy() for a in arrays), reset, s.adaptive, s.spikes.numpy())
     return fields
 
 
-def _coba_scan(coba, x, fields, theta, prev, vth, strength, adaptation, spikes):
+def _coba_scan(coba: Any, fields: list[torch.Tensor], s: _ScanInputs) -> list[torch.Tensor]:
     """The conductance-based scan; updates the ``CobaLIFState`` fields in place, returns them."""
     from deepspike.neurons.coba import TAYLOR_COEFFICIENTS
     from deepspike.neurons.fused import cpu_inhibited
 
     v, refractory, g_exc, g_inh = fields
-    adaptive, decay, theta_plus = adaptation
     c = coba.constants
     constants = [
         *(c.decay_exc, c.decay_inh, c.mean_exc, c.mean_inh, c.rate),
-        *(coba.e_exc, coba.e_inh, coba.v_reset, strength),
-        *((decay, theta_plus) if adaptive else (1.0, 0.0)),
+        *(coba.e_exc, coba.e_inh, coba.v_reset, s.strength, s.decay, s.theta_plus),
         *(float(coba.refractory_steps), 0.0, 1.0, 0.25, *TAYLOR_COEFFICIENTS),
     ]
-    params = torch.tensor(constants, dtype=x.dtype)
-    arrays = (x, v, refractory, g_exc, g_inh, theta, prev, vth, params, spikes)
+    params = torch.tensor(constants, dtype=s.x.dtype)
+    arrays = (s.x, v, refractory, g_exc, g_inh, s.theta, s.prev, s.vth, params, s.spikes)
     cpu_inhibited.coba_inhibited_scan(*(a.numpy() for a in arrays))
     return fields
 
