@@ -172,6 +172,11 @@ def test_diehl_cook_update_from_the_fired_neurons_equals_the_whole_output(rule):
     assert torch.equal(rows, whole.ltp - whole.ltd)
 
 
+def test_diehl_cook_network_defaults_are_the_recipe_defaults():
+    config = get_recipe("diehl2015-stdp").config({"n_neurons": 400}, "full")
+    assert dc.network_from(config, 784) == dc.Network(784, 400)
+
+
 def test_diehl_cook_unknown_synapse_is_refused_by_name():
     with pytest.raises(ConfigError, match="synapse='alpha'"):
         dc.network_from(small_config(synapse="alpha"), 64)

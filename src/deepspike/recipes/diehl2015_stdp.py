@@ -106,9 +106,18 @@ PAPER_EPOCHS_BY_SIZE: Mapping[int, int] = {100: 1, 400: 3, 1600: 7, 6400: 15}
 V_REST, V_RESET, V_THRESH = -65.0, -60.0, -52.0  # mV
 E_EXC, E_INH = 0.0, -100.0  # mV, reversal potentials of the conductance-based synapses
 SYNAPSES = ("current", "conductance")
-#: nu_post = 1e-2 at a post spike (LTP), nu_pre = 1e-4 at a pre spike (LTD), nearest traces
-DIEHL_COOK_STDP = PairSTDP(
-    a_plus=1e-2, a_minus=1e-4, tau_plus=20.0, tau_minus=20.0, trace="nearest"
+#: the authors' simulation: nu_post = 1e-2 times the pre trace and the post trace of 40 ms from
+#: before the spike at a post spike (LTP), nu_pre = 1e-4 times the post trace at a pre spike
+#: (LTD), nearest traces (the default ``stdp_rule="triplet"``)
+DIEHL_COOK_STDP = TripletSTDP(
+    a2_plus=0.0,
+    a3_plus=1e-2,
+    a2_minus=1e-4,
+    a3_minus=0.0,
+    tau_plus=20.0,
+    tau_minus=20.0,
+    tau_y=40.0,
+    trace="nearest",
 )
 N_CLASSES = 10
 
@@ -126,8 +135,8 @@ class Network:
     t_ref: float = 5.0
     theta_plus: float = 0.05
     tau_theta: float = 1e7
-    inhibition: float = 17.5
-    synapse: str = "current"
+    inhibition: float = 17.0  # a conductance (the paper's weight), or mV for "current"
+    synapse: str = "conductance"
     stdp: PairSTDP | TripletSTDP = DIEHL_COOK_STDP
     w_max: float = 1.0
     weight_sum: float = 78.0
