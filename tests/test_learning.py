@@ -42,6 +42,7 @@ from deepspike.learning import (
 )
 from deepspike.neurons import LIFParams, SRMParams, run
 from deepspike.recipes._stdp_common import torch_threads
+from deepspike.recipes.diehl2015_stdp import DIEHL_COOK_STDP
 
 
 def spike_train(steps: int, times: list[int]) -> torch.Tensor:
@@ -309,19 +310,6 @@ def test_triplet_stdp_reproduces_the_frequency_dependence_of_pairing():
     assert sjostrom_pairing(50, +10) > sjostrom_pairing(20, +10) > sjostrom_pairing(1, +10)
 
 
-#: Diehl & Cook's published rule: potentiation only through the post2before trace (40 ms)
-DIEHL_COOK_TRIPLET = TripletSTDP(
-    a2_plus=0.0,
-    a3_plus=1e-2,
-    a2_minus=1e-4,
-    a3_minus=0.0,
-    tau_plus=20.0,
-    tau_minus=20.0,
-    tau_y=40.0,
-    trace="nearest",
-)
-
-
 @pytest.mark.parametrize("a2_plus", [0.0, 3e-3])
 def test_triplet_rows_equal_the_dense_nearest_triplet_rule(a2_plus):
     g = torch.Generator().manual_seed(5)
@@ -329,7 +317,7 @@ def test_triplet_rows_equal_the_dense_nearest_triplet_rule(a2_plus):
     post = (torch.rand(60, 3, 5, generator=g) < 0.1).double()
     post[:, :, 4] = 0.0  # a silent unit gets no row
     modulation = torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64)
-    params = replace(DIEHL_COOK_TRIPLET, a2_plus=a2_plus)
+    params = replace(DIEHL_COOK_STDP, a2_plus=a2_plus)
     dense, _ = triplet_stdp(pre, post, params, modulation=modulation)
     rows = triplet_stdp_rows(pre, post, params, modulation=modulation)
     assert 4 not in rows.units.tolist()
@@ -341,10 +329,10 @@ def test_triplet_rows_potentiate_only_from_a_units_second_spike_on():
     pre, post = torch.zeros(30, 1, 1), torch.zeros(30, 1, 1)
     pre[5] = 1.0
     post[10] = 1.0  # first post spike: o2 is 0 before it, no potentiation
-    first_only = triplet_stdp_rows(pre, post, DIEHL_COOK_TRIPLET)
+    first_only = triplet_stdp_rows(pre, post, DIEHL_COOK_STDP)
     assert first_only.ltp.item() == 0.0
     post[14] = 1.0  # second: r1 = e^{-9/20}, o2 = e^{-4/40}
-    both = triplet_stdp_rows(pre, post, DIEHL_COOK_TRIPLET)
+    both = triplet_stdp_rows(pre, post, DIEHL_COOK_STDP)
     expected = 1e-2 * math.exp(-9 / 20) * math.exp(-4 / 40)
     assert both.ltp.item() == pytest.approx(expected, rel=1e-6)  # float32 spikes
 
@@ -352,9 +340,9 @@ def test_triplet_rows_potentiate_only_from_a_units_second_spike_on():
 def test_triplet_rows_refuse_what_they_do_not_compute():
     spikes = torch.zeros(4, 1, 2)
     with pytest.raises(ConfigError, match="a3_minus"):
-        triplet_stdp_rows(spikes, spikes, replace(DIEHL_COOK_TRIPLET, a3_minus=1e-3))
+        triplet_stdp_rows(spikes, spikes, replace(DIEHL_COOK_STDP, a3_minus=1e-3))
     with pytest.raises(ConfigError, match="nearest"):
-        triplet_stdp_rows(spikes, spikes, replace(DIEHL_COOK_TRIPLET, trace="all_to_all"))
+        triplet_stdp_rows(spikes, spikes, replace(DIEHL_COOK_STDP, trace="all_to_all"))
 
 
 # --------------------------------------------------------------------------- order rules, R-STDP

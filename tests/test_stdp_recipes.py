@@ -387,93 +387,86 @@ class _Stop(Exception):
     pass
 
 
+def mozafari_smoke(tmp_path, out, resume=False, **overrides):
+    """A smoke-setting Mozafari run on 300 digits into ``tmp_path / out``."""
+    return runner.train(
+        "mozafari2019-rstdp",
+        out=tmp_path / out,
+        dataset="digits",
+        profile="smoke",
+        progress=False,
+        overrides={"n_train": 300, **overrides},
+        resume=resume,
+    )
+
+
+def stopped_then_resumed(tmp_path, monkeypatch, stop_after, **overrides):
+    """Run into ``tmp_path / "resumed"``, stopped right after the progress save for which
+    ``stop_after(step, extra)`` holds, then resume it; returns the resumed run's record."""
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    saving = moz.common.save_progress
+
+    def stopping(ctx, step, tensors, extra):
+        saving(ctx, step, tensors, extra)
+        if stop_after(step, extra):
+            raise _Stop
+
+    monkeypatch.setattr(moz.common, "save_progress", stopping)
+    with pytest.raises(_Stop):
+        mozafari_smoke(tmp_path, "resumed", **overrides)
+    monkeypatch.setattr(moz.common, "save_progress", saving)
+    return mozafari_smoke(tmp_path, "resumed", resume=True, **overrides)
+
+
+def assert_same_checkpoint(want_dir, got_dir):
+    from deepspike.io.checkpoint import load_checkpoint
+
+    want = load_checkpoint(want_dir / "checkpoint.safetensors")[0]
+    got = load_checkpoint(got_dir / "checkpoint.safetensors")[0]
+    for name, tensor in want.items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(("layer", "images"), [(0, 200), (1, 300)])
 def test_mozafari_resumes_inside_the_conv_phase_with_identical_weights(
     tmp_path, monkeypatch, layer, images
 ):
     """A run stopped while conv1 (mid-pass) or conv2 (at a pass boundary) trains continues from
     its progress file to the same network as a run never stopped."""
-    from deepspike.io.checkpoint import load_checkpoint
     from deepspike.recipes import mozafari2019_rstdp as moz
 
-    def run(out, resume=False):
-        overrides = {"rstdp_epochs": 1, "n_train": 300, "checkpoint_every": 100}
-        return runner.train(
-            "mozafari2019-rstdp",
-            out=tmp_path / out,
-            dataset="digits",
-            profile="smoke",
-            progress=False,
-            overrides=overrides,
-            resume=resume,
-        )
-
-    straight = run("straight")
-    saving = moz.common.save_progress
-
-    def stop_in_the_conv_phase(ctx, step, tensors, extra):
-        saving(ctx, step, tensors, extra)
+    def in_the_conv_phase(_step, extra):
         where = extra.get(moz.CONV_PHASE)
-        if where is not None and (where["layer"], where["images"]) == (layer, images):
-            raise _Stop
+        return where is not None and (where["layer"], where["images"]) == (layer, images)
 
-    monkeypatch.setattr(moz.common, "save_progress", stop_in_the_conv_phase)
-    with pytest.raises(_Stop):
-        run("resumed")
-    monkeypatch.setattr(moz.common, "save_progress", saving)
-    resumed = run("resumed", resume=True)
+    settings = {"rstdp_epochs": 1, "checkpoint_every": 100}
+    straight = mozafari_smoke(tmp_path, "straight", **settings)
+    resumed = stopped_then_resumed(tmp_path, monkeypatch, in_the_conv_phase, **settings)
     assert resumed["extra"]["layer1"] == straight["extra"]["layer1"]
     assert resumed["extra"]["rstdp_train_accuracy"] == straight["extra"]["rstdp_train_accuracy"]
-    want = load_checkpoint(tmp_path / "straight" / "checkpoint.safetensors")[0]
-    got = load_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")[0]
-    for name, tensor in want.items():
-        torch.testing.assert_close(got[name], tensor, rtol=0, atol=0)
+    assert_same_checkpoint(tmp_path / "straight", tmp_path / "resumed")
 
 
 def test_mozafari_resumes_or_extends_with_identical_weights(tmp_path, monkeypatch):
-    from deepspike.io.checkpoint import load_checkpoint
-    from deepspike.recipes import mozafari2019_rstdp as moz
-
     def run(out, resume=False, epochs=3):
-        return runner.train(
-            "mozafari2019-rstdp",
-            out=tmp_path / out,
-            dataset="digits",
-            profile="smoke",
-            progress=False,
-            overrides={"rstdp_epochs": epochs, "n_train": 300},
-            resume=resume,
-        )
+        return mozafari_smoke(tmp_path, out, resume, rstdp_epochs=epochs)
 
     straight = run("straight")
-    saving = moz.common.save_progress
-
-    def stop_after_the_first_epoch(ctx, step, tensors, extra):
-        saving(ctx, step, tensors, extra)
-        if step == 1:
-            raise _Stop
-
-    monkeypatch.setattr(moz.common, "save_progress", stop_after_the_first_epoch)
-    with pytest.raises(_Stop):
-        run("resumed")
-    monkeypatch.setattr(moz.common, "save_progress", saving)
-    resumed = run("resumed", resume=True)
+    resumed = stopped_then_resumed(
+        tmp_path, monkeypatch, lambda step, _extra: step == 1, rstdp_epochs=3
+    )
     assert resumed["extra"]["resumed_at_epoch"] == 1
     assert resumed["extra"]["rstdp_train_accuracy"] == straight["extra"]["rstdp_train_accuracy"]
     assert resumed["accuracy"] == straight["accuracy"]
-    a = load_checkpoint(tmp_path / "straight" / "checkpoint.safetensors")[0]
-    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")[0]
-    for name, tensor in a.items():
-        torch.testing.assert_close(b[name], tensor, rtol=0, atol=0)
+    assert_same_checkpoint(tmp_path / "straight", tmp_path / "resumed")
 
     # a finished run of one epoch, extended to three, equals the three-epoch run
     run("extended", epochs=1)
     extended = run("extended", resume=True)
     assert extended["extra"]["resumed_at_epoch"] == 1
     assert extended["extra"]["rstdp_train_accuracy"] == straight["extra"]["rstdp_train_accuracy"]
-    c = load_checkpoint(tmp_path / "extended" / "checkpoint.safetensors")[0]
-    for name, tensor in a.items():
-        torch.testing.assert_close(c[name], tensor, rtol=0, atol=0)
+    assert_same_checkpoint(tmp_path / "straight", tmp_path / "extended")
     with pytest.raises(CheckpointError, match="past the 1 epochs that rstdp_epochs sets"):
         run("extended", resume=True, epochs=1)
 

@@ -338,7 +338,9 @@ def train_layer(
     after every batch."""
     conv, spec = stack.convs[layer], stack.specs[layer]
     optimizer = torch.optim.SGD([conv.weight], lr=1.0)
-    seen, order, position = (0, None, 0) if start is None else start[1:4]
+    seen, order, position = (0, None, 0)
+    if start is not None:
+        seen, order, position = start.images, start.order, start.position
     limit = CONVERGED if stop_when_converged else -1.0  # convergence is never negative
     desc = f"STDP layer {layer + 1}"
     bar = tqdm(total=budget, initial=seen, desc=desc, disable=not progress, leave=False)
@@ -390,13 +392,12 @@ def train_layers(
         c["a_plus"], c["a_minus"], c["double_every"], c["a_plus_max"], c["clamp_rates"]
     )
     stats = {} if start is None else dict(start.finished)
+
+    def report(layer: int, images: int, order: torch.Tensor, position: int, before: int) -> None:
+        if on_progress is not None:
+            on_progress(LayerProgress(layer, images, order, position, dict(stats)), before)
+
     for layer in range(0 if start is None else start.layer, layers):
-
-        def on_batch(images: int, order: torch.Tensor, position: int, before: int) -> None:
-            if on_progress is not None:
-                here = LayerProgress(layer, images, order, position, dict(stats))  # noqa: B023
-                on_progress(here, before)
-
         stats[f"layer{layer + 1}"] = train_layer(
             stack,
             layer,
@@ -410,7 +411,7 @@ def train_layers(
             inhibit=c["inhibit_learning_input"],
             stop_when_converged=c["stop_when_converged"],
             start=start if start is not None and layer == start.layer else None,
-            on_batch=on_batch,
+            on_batch=functools.partial(report, layer),
         )
     return stats
 

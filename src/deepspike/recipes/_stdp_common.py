@@ -183,8 +183,7 @@ def load_progress(ctx: Context) -> Progress | None:
     if meta.get("kind") != "progress" or found != expected:
         raise CheckpointError(
             f"{path} belongs to another run (configuration, data set, seed or validation "
-            "differ); "
-            "use an empty checkpoint_dir or delete the file"
+            "differ); use an empty checkpoint_dir or delete the file"
         )
     ctx.generator.set_state(tensors.pop(RNG_KEY))
     log.info("resuming from step %d of %s", meta["step"], path)

@@ -386,12 +386,13 @@ def _train(ctx: Context) -> Outcome:
     def carried() -> dict[str, Any]:
         return {"layers": layers, "train_seconds": seconds()}
 
+    rstdp_progress = None if in_conv_phase else saved  # R-STDP starts at epoch 0 after conv
     if in_conv_phase:
         start = {"hit_rate": 1.0 / N_CLASSES, "rstdp_train_accuracy": [], **carried()}
         common.save_progress(ctx, 0, stack.state_dict(), start)
-        saved = None  # the R-STDP phase starts from its first epoch
-    stats: dict[str, Any] = {**layers, "resumed_at_epoch": saved.step if saved else None}
-    stats.update(_train_decision(ctx, stack, x_train, y_train, saved, carried))
+    resumed_at = rstdp_progress.step if rstdp_progress else None
+    stats: dict[str, Any] = {**layers, "resumed_at_epoch": resumed_at}
+    stats.update(_train_decision(ctx, stack, x_train, y_train, rstdp_progress, carried))
     stats["train_seconds_all_sessions"] = seconds()
     accuracy, cost = _measure(ctx, stack, test_set)
     return common.outcome(
