@@ -172,9 +172,24 @@ def test_diehl_cook_update_from_the_fired_neurons_equals_the_whole_output(rule):
     assert torch.equal(rows, whole.ltp - whole.ltd)
 
 
-def test_diehl_cook_network_defaults_are_the_recipe_defaults():
-    config = get_recipe("diehl2015-stdp").config({"n_neurons": 400}, "full")
-    assert dc.network_from(config, 784) == dc.Network(784, 400)
+def test_diehl_cook_network_defaults_are_the_recipe_defaults_at_the_papers_model_sizes():
+    config = get_recipe("diehl2015-stdp").config({"n_neurons": 1600}, "full")
+    assert dc.network_from(config, 784) == dc.Network(784, 1600)
+
+
+def test_diehl_cook_auto_model_follows_the_network_size_and_yields_to_explicit_settings():
+    recipe = get_recipe("diehl2015-stdp")
+    threshold = dc.PAPER_MODEL_MIN_NEURONS
+    below = recipe.config({"n_neurons": threshold - 1}, "full")
+    at = recipe.config({"n_neurons": threshold}, "full")
+    assert dc.model_for(below) == {"synapse": "current", "stdp_rule": "pair"}
+    assert dc.model_for(at) == {"synapse": "conductance", "stdp_rule": "triplet"}
+    small = dc.network_from(below, 784)
+    assert small.synapse == "current" and small.inhibition == below["inhibition"]
+    assert isinstance(small.stdp, dc.PairSTDP)
+    mixed = {**below, "synapse": "conductance"}
+    assert dc.model_for(mixed) == {"synapse": "conductance", "stdp_rule": "pair"}
+    assert dc.network_from(mixed, 784).inhibition == below["g_inhibition"]
 
 
 def test_diehl_cook_unknown_synapse_is_refused_by_name():
@@ -245,15 +260,17 @@ def test_silent_neurons_stay_unassigned_and_do_not_dilute_a_class_vote():
     }
 
 
-def test_diehl_cook_records_the_paper_number_for_its_size():
+def test_diehl_cook_records_the_paper_number_and_model_for_its_size():
     ctx = Context(
-        config={"n_neurons": 400},
+        config=get_recipe("diehl2015-stdp").config({"n_neurons": 400}, "full"),
         dataset="mnist",
         data_dir=None,
         seed=0,
         generator=torch.Generator(),
     )
-    assert dc._extra(ctx, torch.zeros(400, dtype=torch.long))["paper_accuracy_for_setting"] == 87.0
+    extra = dc._extra(ctx, torch.zeros(400, dtype=torch.long))
+    assert extra["paper_accuracy_for_setting"] == 87.0
+    assert (extra["synapse"], extra["stdp_rule"]) == tuple(dc.model_for(ctx.config).values())
     assert dc.epochs_for({"epochs": 0, "n_neurons": 6400}) == 15
 
 

@@ -12,9 +12,13 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
   (:class:`deepspike.learning.AdaptiveThreshold`). The paper's one-to-one excitatory ->
   inhibitory -> all-others loop is folded into :class:`deepspike.layers.LateralInhibition`:
   each excitatory spike inhibits every other excitatory neuron at the next step.
+* **Model** (``synapse`` and ``stdp_rule``, below). ``"auto"`` (the default) runs the paper's
+  model, conductance-based synapses with the triplet rule, from :data:`PAPER_MODEL_MIN_NEURONS`
+  neurons on, and the current-based model with the pair rule in smaller networks, where it did
+  better on held-out training images (:func:`model_for`).
 * **Synapses** (``synapse``).
 
-  - ``"conductance"`` (the default, the paper's model): an input spike opens the excitatory
+  - ``"conductance"`` (the paper's model): an input spike opens the excitatory
     conductance by its weight (:math:`E_e` = 0 mV, :math:`\tau_e` = 1 ms) and each excitatory
     spike opens every other neuron's inhibitory conductance by ``g_inhibition`` = 17 (the
     paper's inhibitory-to-excitatory weight; :math:`E_i` = -100 mV, :math:`\tau_i` = 2 ms), in
@@ -32,7 +36,7 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
   :math:`\nu_{pre} x_{post}` (:math:`\nu_{pre} = 10^{-4}`, nearest-spike post trace,
   :math:`\tau` = 20 ms).
 
-  - ``"triplet"`` (the default, the rule of the authors' published simulation,
+  - ``"triplet"`` (the rule of the authors' published simulation,
     ``post2before``): a post spike potentiates by :math:`\nu_{post} x_{pre} y_2`
     (:math:`\nu_{post} = 10^{-2}`), where :math:`y_2` is the neuron's nearest-spike trace
     (:math:`\tau` = ``tau_post2`` = 40 ms) from just before the spike, so a neuron learns from
@@ -106,9 +110,14 @@ PAPER_EPOCHS_BY_SIZE: Mapping[int, int] = {100: 1, 400: 3, 1600: 7, 6400: 15}
 V_REST, V_RESET, V_THRESH = -65.0, -60.0, -52.0  # mV
 E_EXC, E_INH = 0.0, -100.0  # mV, reversal potentials of the conductance-based synapses
 SYNAPSES = ("current", "conductance")
+#: from this many excitatory neurons on, ``"auto"`` runs the paper's model (conductance-based
+#: synapses, triplet rule); below it the current-based model with the pair rule. Chosen on held-out
+#: training images (``--validation 10000``; the repository's ``sweeps/diehl2015-100-validation/``
+#: and ``sweeps/diehl2015-400-validation/``, and one-off checks at 1,600 neurons)
+PAPER_MODEL_MIN_NEURONS = 400
 #: the authors' simulation: nu_post = 1e-2 times the pre trace and the post trace of 40 ms from
 #: before the spike at a post spike (LTP), nu_pre = 1e-4 times the post trace at a pre spike
-#: (LTD), nearest traces (the default ``stdp_rule="triplet"``)
+#: (LTD), nearest traces (``stdp_rule="triplet"``, the paper's model)
 DIEHL_COOK_STDP = TripletSTDP(
     a2_plus=0.0,
     a3_plus=1e-2,
@@ -188,12 +197,22 @@ class Network:
         return LateralInhibition(self.lif(theta), strength=self.inhibition)
 
 
+def model_for(config: Mapping[str, Any]) -> dict[str, str]:
+    """``synapse`` and ``stdp_rule`` of ``config``, each ``"auto"`` resolved by network size:
+    the paper's model (``"conductance"``, ``"triplet"``) from :data:`PAPER_MODEL_MIN_NEURONS`
+    neurons on, the current-based model with the pair rule (``"current"``, ``"pair"``) below."""
+    paper = config["n_neurons"] >= PAPER_MODEL_MIN_NEURONS
+    auto = {"synapse": "conductance" if paper else "current"}
+    auto["stdp_rule"] = "triplet" if paper else "pair"
+    return {key: auto[key] if config[key] == "auto" else config[key] for key in auto}
+
+
 def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
-    c = config
-    if c["n_neurons"] < 1 or c["batch_size"] < 1:
+    if config["n_neurons"] < 1 or config["batch_size"] < 1:
         raise ConfigError("n_neurons and batch_size must be at least 1")
+    c = {**config, **model_for(config)}
     if c["synapse"] not in SYNAPSES:
-        raise ConfigError(f"synapse={c['synapse']!r} is not one of {SYNAPSES}")
+        raise ConfigError(f"synapse={c['synapse']!r} is not one of {SYNAPSES} or 'auto'")
     conductance = c["synapse"] == "conductance"
     return Network(
         n_inputs=n_inputs,
@@ -221,7 +240,7 @@ def stdp_rule_from(config: Mapping[str, Any]) -> PairSTDP | TripletSTDP:
     """The STDP rule of ``config["stdp_rule"]``: ``"pair"`` (nearest-spike pair STDP) or
     ``"triplet"`` (the published simulation's rule: potentiation scaled by the post trace of
     ``tau_post2`` ms from before the spike, :func:`~deepspike.learning.triplet_stdp_rows`)."""
-    c = config
+    c = {**config, **model_for(config)}
     if c["stdp_rule"] == "pair":
         return PairSTDP(
             a_plus=c["nu_post"],
@@ -243,7 +262,7 @@ def stdp_rule_from(config: Mapping[str, Any]) -> PairSTDP | TripletSTDP:
             dt=c["dt"],
             trace="nearest",
         )
-    raise ConfigError(f"stdp_rule={c['stdp_rule']!r} is not one of {STDP_RULES}")
+    raise ConfigError(f"stdp_rule={c['stdp_rule']!r} is not one of {STDP_RULES} or 'auto'")
 
 
 def stdp_window(
@@ -561,6 +580,7 @@ def _extra(ctx: Context, assignments: torch.Tensor) -> dict[str, Any]:
     n = ctx.config["n_neurons"]
     return {
         "n_neurons": n,
+        **model_for(ctx.config),
         "paper_accuracy_for_setting": (
             PAPER_ACCURACY_BY_SIZE.get(n) if ctx.dataset == "mnist" else None
         ),
@@ -639,8 +659,9 @@ def images_per_second(
 
     Trains a fresh ``n_neurons`` network on the first ``n_images`` training images of
     ``dataset`` (``mnist`` needs its files; ``digits`` is bundled) with ``dt`` = 1 ms.
-    ``synapse`` and ``stdp_rule`` default to the recipe's (the paper's conductance-based
-    synapses and triplet rule); ``"current"`` and ``"pair"`` time the model BindsNET runs.
+    ``synapse`` and ``stdp_rule`` default to the recipe's (``"auto"``: the model for
+    ``n_neurons``, :func:`model_for`); ``"current"`` and ``"pair"`` time the model BindsNET runs,
+    ``"conductance"`` and ``"triplet"`` the paper's.
     """
     x, _ = data.load(dataset, "train", data_dir=data_dir)
     images = _flat(x[:n_images])
@@ -687,9 +708,9 @@ RECIPE = register(
             "theta_plus": 0.05,
             "tau_theta": 1e7,
             "inhibition": 120.0,
-            "synapse": "conductance",
+            "synapse": "auto",
             "g_inhibition": 17.0,
-            "stdp_rule": "triplet",
+            "stdp_rule": "auto",
             "tau_post2": 40.0,
             "nu_pre": 1e-4,
             "nu_post": 1e-2,
@@ -713,9 +734,16 @@ RECIPE = register(
             "presentation_ms": 100.0,
             "n_train": 800,
             "n_label": 0,
+            "synapse": "conductance",
             "stdp_rule": "pair",
         },
-        quick={"n_neurons": 100, "epochs": 2, "weight_sum": 16.0, "stdp_rule": "pair"},
+        quick={
+            "n_neurons": 100,
+            "epochs": 2,
+            "weight_sum": 16.0,
+            "synapse": "conductance",
+            "stdp_rule": "pair",
+        },
         label_keys=("n_neurons",),
         train=train,
         evaluate=evaluate,
