@@ -231,12 +231,31 @@ def test_progress_of_another_configuration_is_refused(tmp_path):
     config = small_config(checkpoint_dir=str(tmp_path))
     common.save_progress(context(config), 8, {"w": torch.zeros(2)}, {})
     other = small_config(checkpoint_dir=str(tmp_path), nu_post=0.5)
-    with pytest.raises(CheckpointError, match="another run"):
+    with pytest.raises(CheckpointError, match="another run") as refused:
         common.load_progress(context(other))
+    assert "nu_post: 0.01 -> 0.5" in str(refused.value)
+    assert "nu_pre" not in str(refused.value)  # only what differs is named
     held_out = dataclasses.replace(context(config), validation=100)  # other training images
-    with pytest.raises(CheckpointError, match="another run"):
+    with pytest.raises(CheckpointError, match="validation 0, now 100"):
         common.load_progress(held_out)
+    reseeded = dataclasses.replace(context(config), seed=7)
+    with pytest.raises(CheckpointError, match="seed 0, now 7"):
+        common.load_progress(reseeded)
     assert common.load_progress(context(config)).step == 8
+
+
+def test_progress_saved_without_its_settings_is_refused_by_kind_of_difference(tmp_path):
+    from deepspike.io import load_checkpoint, save_checkpoint
+
+    config = small_config(checkpoint_dir=str(tmp_path))
+    common.save_progress(context(config), 8, {"w": torch.zeros(2)}, {})
+    path = tmp_path / common.PROGRESS_FILE
+    tensors, meta = load_checkpoint(path)
+    del meta["settings"]  # as written before the settings were recorded
+    save_checkpoint(path, tensors, meta)
+    assert common.load_progress(context(config)).step == 8
+    with pytest.raises(CheckpointError, match="its settings differ; to continue it"):
+        common.load_progress(context(small_config(checkpoint_dir=str(tmp_path), nu_post=0.5)))
 
 
 def test_labels_go_to_the_class_with_the_highest_average_response():

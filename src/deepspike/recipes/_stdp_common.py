@@ -119,12 +119,24 @@ def percent_correct(predictions: torch.Tensor, labels: torch.Tensor) -> float:
 # --------------------------------------------------------------------------- resumable progress
 
 
-def config_fingerprint(config: Mapping[str, Any]) -> str:
-    """A hash of the settings that determine what training computes up to any given step
-    (all but :data:`RESUMABLE_KEYS`)."""
+def fingerprinted_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that determine what training computes up to any given step (all but
+    :data:`RESUMABLE_KEYS`), as JSON values (a tuple becomes a list)."""
     relevant = {k: v for k, v in sorted(config.items()) if k not in RESUMABLE_KEYS}
-    text = json.dumps(relevant, sort_keys=True, default=str)
+    return json.loads(json.dumps(relevant, default=str))
+
+
+def config_fingerprint(config: Mapping[str, Any]) -> str:
+    """A hash of :func:`fingerprinted_settings`."""
+    text = json.dumps(fingerprinted_settings(config), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def settings_differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> str:
+    """``key: saved -> now`` for each fingerprinted setting that differs (``-`` where absent)."""
+    keys = sorted(set(saved) | set(now))
+    changed = [k for k in keys if saved.get(k, "-") != now.get(k, "-")]
+    return ", ".join(f"{k}: {saved.get(k, '-')!r} -> {now.get(k, '-')!r}" for k in changed)
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,7 @@ def save_progress(
     meta = {
         "kind": "progress",
         "fingerprint": config_fingerprint(ctx.config),
+        "settings": fingerprinted_settings(ctx.config),
         "dataset": ctx.dataset,
         "seed": ctx.seed,
         "validation": ctx.validation,
@@ -170,7 +183,9 @@ def load_progress(ctx: Context) -> Progress | None:
     """The saved state of this run, restoring the generator, or ``None`` to start afresh.
 
     A progress file made with another configuration, data set, seed or validation hold-out
-    raises :class:`CheckpointError` rather than being silently ignored or overwritten.
+    raises :class:`CheckpointError` rather than being silently ignored or overwritten; it names
+    the settings that differ (files saved before settings were recorded: the kind of
+    difference only).
     """
     path = progress_path(ctx)
     explicit = bool(ctx.config.get("checkpoint_dir"))
@@ -181,13 +196,31 @@ def load_progress(ctx: Context) -> Progress | None:
     found = (meta.get("fingerprint"), meta.get("dataset"), meta.get("seed"))
     found += (meta.get("validation", 0),)  # files from before the hold-out option: none
     if meta.get("kind") != "progress" or found != expected:
-        raise CheckpointError(
-            f"{path} belongs to another run (configuration, data set, seed or validation "
-            "differ); use an empty checkpoint_dir or delete the file"
-        )
+        raise CheckpointError(f"{path} belongs to another run ({_mismatch(meta, ctx)})")
     ctx.generator.set_state(tensors.pop(RNG_KEY))
     log.info("resuming from step %d of %s", meta["step"], path)
     return Progress(int(meta["step"]), tensors, dict(meta.get("extra", {})))
+
+
+def _mismatch(meta: Mapping[str, Any], ctx: Context) -> str:
+    """What differs between a progress file's run and this one, and the two ways on."""
+    if meta.get("kind") != "progress":
+        return "it is not a progress file; use another --out or checkpoint_dir"
+    differences = []
+    if "settings" in meta and meta["fingerprint"] != config_fingerprint(ctx.config):
+        changed = settings_differences(meta["settings"], fingerprinted_settings(ctx.config))
+        differences.append(f"settings differ, saved -> now: {changed}")
+    elif meta["fingerprint"] != config_fingerprint(ctx.config):
+        differences.append("its settings differ")
+    for name, now in (("dataset", ctx.dataset), ("seed", ctx.seed)):
+        if meta.get(name) != now:
+            differences.append(f"{name} {meta.get(name)!r}, now {now!r}")
+    if meta.get("validation", 0) != ctx.validation:
+        differences.append(f"validation {meta.get('validation', 0)}, now {ctx.validation}")
+    return (
+        "; ".join(differences) + "; to continue it, run with its settings (--set KEY=VALUE); "
+        "to start afresh, use an empty --out or checkpoint_dir, or delete the file"
+    )
 
 
 def check_within(progress: Progress | None, total: int, setting: str, unit: str) -> None:
