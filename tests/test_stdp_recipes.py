@@ -352,6 +352,28 @@ def test_decision_potentials_match_the_convolution_and_shortcut_only_when_nothin
         torch.testing.assert_close(fast, full.flatten(3), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("threshold", [1e9, 4.0])  # no neuron fires / some fire before the end
+def test_decision_equals_decide_on_the_stepped_potentials_bit_for_bit(threshold):
+    from deepspike.layers import Conv2d
+    from deepspike.recipes import _conv_stdp as conv
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    g = torch.Generator().manual_seed(6)
+    layer = Conv2d(4, 20, 5, padding=2, bias=False)  # steps folded into the batch
+    with torch.no_grad():
+        layer.weight.copy_(torch.rand(20, 4, 5, 5, generator=g))
+    times = torch.randint(0, 11, (8, 4, 4, 4), generator=g).to(torch.uint8)  # 10 = never
+    keep = torch.rand(8, 20, generator=g) > 0.2
+    with torch.no_grad():
+        stepped = conv.potentials(conv.waves_at(times, 10), layer).flatten(3)
+    winner, step = moz.decide(stepped, threshold, keep)
+    fired_by_step = (times <= step.reshape(-1, 1, 1, 1)).float()
+    want_patch = moz.patch_at(fired_by_step, layer, winner % 16)
+    got_winner, got_patch = moz.decision(times, layer, 10, threshold, keep)
+    assert torch.equal(got_winner, winner) and torch.equal(got_patch, want_patch)
+    assert (float(stepped.max()) >= threshold) == (threshold == 4.0)  # both paths exercised
+
+
 def test_decide_picks_the_largest_potential_over_maps_and_positions():
     from deepspike.recipes import mozafari2019_rstdp as moz
 

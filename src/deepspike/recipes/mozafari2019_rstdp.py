@@ -139,11 +139,20 @@ def decide(v: torch.Tensor, threshold: float, keep: torch.Tensor | None = None):
     times = conv.first_times(fired)
     silent = torch.full_like(times, float(steps - 1))
     times = torch.where(torch.isfinite(times), times, silent)
-    score = earliest_first(times, conv.value_at(v, times))
+    winner = ranked_winner(times, conv.value_at(v, times), keep)
+    return winner, times.flatten(1).gather(1, winner.unsqueeze(1)).squeeze(1)
+
+
+def ranked_winner(
+    times: torch.Tensor, potentials: torch.Tensor, keep: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The flat index ``[B]`` of the best of ``[B, maps, P]`` spike ``times`` and
+    ``potentials`` (:func:`~deepspike.learning.earliest_first`), maps dropped by ``keep``
+    ``[B, maps]`` excluded."""
+    score = earliest_first(times, potentials)
     if keep is not None:
         score = score.masked_fill(~keep.unsqueeze(2), -torch.inf)
-    winner = score.flatten(1).argmax(1)
-    return winner, times.flatten(1).gather(1, winner.unsqueeze(1)).squeeze(1)
+    return score.flatten(1).argmax(1)
 
 
 def classes_of(winners: torch.Tensor, maps: int, positions: int = 1) -> torch.Tensor:
@@ -229,13 +238,52 @@ def decision_potentials(
     no neuron reaches ``threshold`` at the last step, none fires earlier, and the last step's
     potentials stand for every step (one product instead of ``T``; the decision is the same).
     """
-    weight = conv3.weight.detach().flatten(1)
-    last = weight @ patches((times < steps).to(weight.dtype), conv3)
+    last, _ = final_potentials(times, conv3, steps)
     if bool((last < threshold).all()):
         return last.expand(steps, *last.shape)
-    waves = conv.waves_at(times, steps)
-    cols = patches(waves.flatten(0, 1), conv3)
-    return (weight @ cols).reshape(steps, len(times), *last.shape[1:])
+    return _stepped_potentials(times, conv3, steps)
+
+
+def final_potentials(
+    times: torch.Tensor, conv3: torch.nn.Conv2d, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last step's potentials ``[B, maps, P]`` and the input patches ``[B, C*k*k, P]`` of
+    every input that fired by then."""
+    weight = conv3.weight.detach().flatten(1)
+    cols = patches((times < steps).to(weight.dtype), conv3)
+    return weight @ cols, cols
+
+
+def _stepped_potentials(times: torch.Tensor, conv3: torch.nn.Conv2d, steps: int) -> torch.Tensor:
+    weight = conv3.weight.detach().flatten(1)
+    cols = patches(conv.waves_at(times, steps).flatten(0, 1), conv3)
+    return (weight @ cols).reshape(steps, len(times), weight.shape[0], -1)
+
+
+def decision(
+    times: torch.Tensor,
+    conv3: torch.nn.Conv2d,
+    steps: int,
+    threshold: float,
+    keep: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The deciding neuron of inputs ``times`` (:func:`decide` on
+    :func:`decision_potentials`) and its input patch ``[B, C*k*k]`` at the winning position:
+    the inputs that fired by its spike step.
+
+    When no neuron reaches ``threshold`` (the usual case) the last step decides, and the patch
+    is the winner's column of the last step's unfolded input: no potential per step and no
+    second unfold. The result is the same as the stepped path's, bit for bit (tested).
+    """
+    last, cols = final_potentials(times, conv3, steps)
+    positions = last.shape[-1]
+    if bool((last < threshold).all()):
+        winner = ranked_winner(torch.full_like(last, float(steps - 1)), last, keep)
+        at = (winner % positions).reshape(-1, 1, 1).expand(-1, cols.shape[1], 1)
+        return winner, cols.gather(2, at).squeeze(2)
+    winner, t = decide(_stepped_potentials(times, conv3, steps), threshold, keep)
+    fired_by_t = (times <= t.reshape(-1, 1, 1, 1)).float()
+    return winner, patch_at(fired_by_t, conv3, winner % positions)
 
 
 def _rstdp_chunk(ctx, stack, inputs, y, order, rates) -> tuple[int, int]:
@@ -248,19 +296,15 @@ def _rstdp_chunk(ctx, stack, inputs, y, order, rates) -> tuple[int, int]:
     bounds = (c["rstdp_w_min"], c["rstdp_w_max"])
     stabilizer = bounds if c["rstdp_stabilizer"] else None
     hits = misses = 0
+    positions = patches(inputs[:1].float(), conv3).shape[-1]
     for start in range(0, len(order), c["batch_size"]):
         idx = order[start : start + c["batch_size"]]
         with torch.no_grad():
-            times = inputs[idx]
-            v = decision_potentials(times, conv3, c["timesteps"], spec.threshold)
             keep = None
             if c["dropout"] > 0:
                 keep = torch.rand(len(idx), spec.maps, generator=ctx.generator) >= c["dropout"]
-            winner, t = decide(v, spec.threshold, keep)
-            positions = v.shape[-1]
+            winner, pre = decision(inputs[idx], conv3, c["timesteps"], spec.threshold, keep)
             reward = torch.where(classes_of(winner, spec.maps, positions) == y[idx], 1.0, -1.0)
-            fired_by_t = (times <= t.reshape(-1, 1, 1, 1)).float()  # inputs fired by step t
-            pre = patch_at(fired_by_t, conv3, winner % positions)
             post = F.one_hot(winner // positions, spec.maps).float()
             delta = rstdp_rows(
                 pre, post, conv3.weight.detach().flatten(1), reward, *rates, stabilizer
