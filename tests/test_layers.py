@@ -152,16 +152,20 @@ def test_compiled_inhibited_scan_equals_the_step_loop(
 @given(
     adaptive=st.booleans(),
     t_ref=st.sampled_from([0.0, 3.0]),
+    t_refire=st.sampled_from([0.0, 8.0]),
     strength=st.sampled_from([0.0, 4.0]),
     dtype=st.sampled_from([torch.float32, torch.float64]),
     seed=st.integers(0, 2**16),
 )
-def test_compiled_conductance_scan_equals_the_step_loop(adaptive, t_ref, strength, dtype, seed):
+def test_compiled_conductance_scan_equals_the_step_loop(
+    adaptive, t_ref, t_refire, strength, dtype, seed
+):
     """The numba scan of inhibited conductance-based neurons follows stepping: the same spikes
     and states equal to rounding (the scan's ``exp`` is numba's, the step's torch's)."""
     g = torch.Generator().manual_seed(seed)
     n = 7
-    coba = CobaLIFParams(tau_mem=20.0, v_th=10.0 + torch.rand(n, generator=g), t_ref=t_ref)
+    vth = 10.0 + torch.rand(n, generator=g)
+    coba = CobaLIFParams(tau_mem=20.0, v_th=vth, t_ref=t_ref, t_refire=t_refire)
     inner = AdaptiveThreshold(coba, 0.5, 50.0, theta_init=torch.rand(n, generator=g))
     model = LateralInhibition(inner if adaptive else coba, strength=strength)
     x = (torch.rand(40, 2, n, generator=g) * 1.2).to(dtype)

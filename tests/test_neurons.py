@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from functools import cache
@@ -581,6 +582,33 @@ def test_coba_spike_resets_and_holds_the_membrane_while_refractory() -> None:
     first = spikes.index(1.0)
     assert membrane[first : first + 4] == [-2.0] * 4  # the spike's step and 3 refractory steps
     assert membrane[first + 4] > -2.0
+
+
+def _constant_drive(model, steps: int = 60) -> tuple[list[int], list[float]]:
+    """Spike steps and membrane of one conductance-based neuron under a constant input."""
+    x = torch.full((1, 1), 5.0)
+    state, times, membrane = model.initial_state(x), [], []
+    for t in range(steps):
+        s, state = model.step(x, state)
+        times += [t] if s.item() else []
+        membrane.append(state.v.item())
+    return times, membrane
+
+
+def test_coba_refire_interval_spaces_spikes_but_lets_the_membrane_integrate() -> None:
+    """With ``t_refire`` 12 and ``t_ref`` 3 (ms, dt 1): the membrane is held for 3 steps after
+    a spike, then integrates and crosses the threshold, yet the next spike comes only 13 steps
+    after the last (Diehl & Cook's timer: no spike until ``t_refire`` has passed)."""
+    from deepspike.neurons import CobaLIFParams
+
+    model = CobaLIFParams(v_th=5.0, v_reset=-2.0, t_ref=3.0, t_refire=12.0)
+    times, membrane = _constant_drive(model)
+    assert len(times) >= 3 and {b - a for a, b in itertools.pairwise(times)} == {13}
+    first = times[0]
+    assert membrane[first : first + 4] == [-2.0] * 4  # the spike's step and 3 held steps
+    assert max(membrane[first + 4 : first + 13]) >= 5.0  # above threshold, yet no spike
+    free, _ = _constant_drive(CobaLIFParams(v_th=5.0, v_reset=-2.0, t_ref=3.0))
+    assert free[1] - free[0] < 13  # without the interval it fires sooner
 
 
 def test_coba_rejects_reversal_potentials_on_the_wrong_side_of_rest() -> None:

@@ -192,6 +192,14 @@ def test_diehl_cook_auto_model_follows_the_network_size_and_yields_to_explicit_s
     assert dc.network_from(mixed, 784).inhibition == below["g_inhibition"]
 
 
+def test_diehl_cook_refire_interval_reaches_the_conductance_neuron_and_only_it():
+    config = small_config(synapse="conductance", refire_ms=50.0)
+    lif = dc.network_from(config, 64).lif()
+    assert lif.t_refire == 50.0 and lif.refire_steps == 50 and lif.refractory_steps == 5
+    with pytest.raises(ConfigError, match=r"refire_ms=50\.0 applies to synapse='conductance'"):
+        dc.network_from({**config, "synapse": "current"}, 64)
+
+
 def test_diehl_cook_unknown_synapse_is_refused_by_name():
     with pytest.raises(ConfigError, match="synapse='alpha'"):
         dc.network_from(small_config(synapse="alpha"), 64)

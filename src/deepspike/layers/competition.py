@@ -200,7 +200,8 @@ def _coba_scan(coba: Any, fields: list[torch.Tensor], s: _ScanInputs) -> list[to
     constants = [
         *(c.decay_exc, c.decay_inh, c.mean_exc, c.mean_inh, c.rate),
         *(coba.e_exc, coba.e_inh, coba.v_reset, s.strength, s.decay, s.theta_plus),
-        *(float(coba.refractory_steps), 0.0, 1.0, 0.25, *TAYLOR_COEFFICIENTS),
+        *(float(coba.refire_steps), 0.0, 1.0, 0.25, *TAYLOR_COEFFICIENTS),
+        float(coba.refire_steps - coba.refractory_steps),
     ]
     params = torch.tensor(constants, dtype=s.x.dtype)
     arrays = (s.x, v, refractory, g_exc, g_inh, s.theta, s.prev, s.vth, params, s.spikes)

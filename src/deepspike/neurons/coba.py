@@ -34,7 +34,12 @@ and below float32 rounding for :math:`y \le 0.1` (the usual range: :math:`\Delta
 = 0.01), positive and decreasing to 0 for any :math:`y`. Unlike a call to ``exp`` (numba has
 no vector ``exp`` here), it is arithmetic the compiler vectorises across neurons. Then
 :math:`s = H(v - \vartheta)`, the reset to :math:`v_{reset}`, and an absolute refractory period
-that holds :math:`v` at :math:`v_{reset}` (the conductances keep decaying). The defaults are
+that holds :math:`v` at :math:`v_{reset}` (the conductances keep decaying). ``t_refire``, when
+longer than ``t_ref``, is the shortest interval between two spikes: after ``t_ref`` the membrane
+integrates again, but the neuron cannot fire until ``t_refire`` after its last spike. Diehl &
+Cook's simulation has this form: Brian holds the membrane for 5 ms, and the threshold condition
+``timer > 5 ms`` reads a timer that advances 0.1 ms per ms (``dtimer/dt = 100 ms/s``), so a
+neuron fires at most once in 50 ms. The defaults are
 Diehl & Cook's excitatory neuron: rest -65 mV, :math:`E_e` = 0 mV, :math:`E_i` = -100 mV,
 threshold -52 mV, reset -65 mV, :math:`\tau_m` = 100 ms, :math:`\tau_e` = 1 ms,
 :math:`\tau_i` = 2 ms, 5 ms refractory.
@@ -84,6 +89,7 @@ class CobaLIFParams:
     v_th: float | torch.Tensor = 13.0
     v_reset: float = 0.0
     t_ref: float = 5.0
+    t_refire: float = 0.0
     e_exc: float = 65.0
     e_inh: float = -35.0
     tau_exc: float = 1.0
@@ -93,8 +99,8 @@ class CobaLIFParams:
         for name in ("tau_mem", "dt", "tau_exc", "tau_inh"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be positive")
-        if self.t_ref < 0:
-            raise ConfigError(f"t_ref={self.t_ref} must be >= 0")
+        if self.t_ref < 0 or self.t_refire < 0:
+            raise ConfigError(f"t_ref={self.t_ref} and t_refire={self.t_refire} must be >= 0")
         if not self.e_inh <= 0 <= self.e_exc:
             raise ConfigError(
                 f"need e_inh <= 0 <= e_exc (reversal potentials measured from rest), got "
@@ -104,6 +110,11 @@ class CobaLIFParams:
     @property
     def refractory_steps(self) -> int:
         return steps_from_time(self.t_ref, self.dt)
+
+    @property
+    def refire_steps(self) -> int:
+        """Steps after a spike before the next may come (at least the refractory steps)."""
+        return max(self.refractory_steps, steps_from_time(self.t_refire, self.dt))
 
     @property
     def constants(self) -> CobaConstants:
@@ -132,14 +143,16 @@ class CobaLIFParams:
         total = 1.0 + mean_exc + mean_inh
         v_inf = (mean_exc * self.e_exc + mean_inh * self.e_inh) / total
         v = v_inf + (state.v - v_inf) * decay_factor(total * c.rate)
-        n_ref = self.refractory_steps
-        if n_ref:
-            v = torch.where(state.refractory > 0, torch.full_like(v, self.v_reset), v)
-        s = (v >= self.v_th).to(v.dtype)
+        # state.refractory counts the steps left until the neuron may fire again; the membrane
+        # is held for the first refractory_steps of them
+        n_ref, n_refire = self.refractory_steps, self.refire_steps
+        held = state.refractory > n_refire - n_ref
+        v = torch.where(held, torch.full_like(v, self.v_reset), v)
+        s = ((v >= self.v_th) & (state.refractory <= 0)).to(v.dtype)
         v = torch.where(s > 0, torch.full_like(v, self.v_reset), v)
         refractory = state.refractory
-        if n_ref:
-            refractory = torch.where(s > 0, float(n_ref), (refractory - 1.0).clamp(min=0.0))
+        if n_refire:
+            refractory = torch.where(s > 0, float(n_refire), (refractory - 1.0).clamp(min=0.0))
         return s, CobaLIFState(v, refractory, g_exc * c.decay_exc, g_inh * c.decay_inh)
 
 

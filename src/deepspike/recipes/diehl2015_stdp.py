@@ -12,6 +12,10 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
   (:class:`deepspike.learning.AdaptiveThreshold`). The paper's one-to-one excitatory ->
   inhibitory -> all-others loop is folded into :class:`deepspike.layers.LateralInhibition`:
   each excitatory spike inhibits every other excitatory neuron at the next step.
+  ``refire_ms`` (conductance model only; 0, off, by default) is the shortest interval between
+  two spikes of a neuron, past the refractory period (:class:`deepspike.neurons.CobaLIFParams`'s
+  ``t_refire``): the authors' simulation reads its 5 ms threshold condition off a timer that
+  runs at a tenth of real time, so its neurons fire at most once in 50 ms.
 * **Model** (``synapse`` and ``stdp_rule``, below). ``"auto"`` (the default) runs the paper's
   model, conductance-based synapses with the triplet rule, from :data:`PAPER_MODEL_MIN_NEURONS`
   neurons on, and the current-based model with the pair rule in smaller networks, where it did
@@ -142,6 +146,7 @@ class Network:
     rest_ms: float = 150.0
     tau_mem: float = 100.0
     t_ref: float = 5.0
+    t_refire: float = 0.0  # conductance model: shortest interval between spikes (0: t_ref)
     theta_plus: float = 0.05
     tau_theta: float = 1e7
     inhibition: float = 17.0  # a conductance (the paper's weight), or mV for "current"
@@ -173,6 +178,7 @@ class Network:
                 v_th=(V_THRESH - V_REST) + theta,
                 v_reset=V_RESET - V_REST,
                 t_ref=self.t_ref,
+                t_refire=self.t_refire,
                 e_exc=E_EXC - V_REST,
                 e_inh=E_INH - V_REST,
             )
@@ -214,6 +220,11 @@ def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
     if c["synapse"] not in SYNAPSES:
         raise ConfigError(f"synapse={c['synapse']!r} is not one of {SYNAPSES} or 'auto'")
     conductance = c["synapse"] == "conductance"
+    if c["refire_ms"] and not conductance:
+        raise ConfigError(
+            f"refire_ms={c['refire_ms']} applies to synapse='conductance' only; "
+            "drop it or set synapse=conductance"
+        )
     return Network(
         n_inputs=n_inputs,
         n_neurons=c["n_neurons"],
@@ -221,6 +232,7 @@ def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
         presentation_ms=c["presentation_ms"],
         rest_ms=c["rest_ms"],
         tau_mem=c["tau_mem"],
+        t_refire=c["refire_ms"],
         theta_plus=c["theta_plus"],
         tau_theta=c["tau_theta"],
         inhibition=c["g_inhibition"] if conductance else c["inhibition"],
@@ -705,6 +717,7 @@ RECIPE = register(
             "presentation_ms": 350.0,
             "rest_ms": 150.0,
             "tau_mem": 100.0,
+            "refire_ms": 0.0,
             "theta_plus": 0.05,
             "tau_theta": 1e7,
             "inhibition": 120.0,

@@ -91,20 +91,23 @@ def coba_inhibited_scan(
     theta: np.ndarray,  # [B, N] adaptive threshold, updated in place (stays 0 unless adaptive)
     prev: np.ndarray,  # [B, N] spikes of the step before, updated in place
     vth: np.ndarray,  # [B, N] base threshold
-    params: np.ndarray,  # [21] see _coba_scan in deepspike.layers.competition (input dtype)
+    params: np.ndarray,  # [22] see _coba_scan in deepspike.layers.competition (input dtype)
     spikes: np.ndarray,  # out [T, B, N]
 ) -> None:
     """The conductance-based neuron of :mod:`deepspike.neurons.coba` under lateral inhibition
     (every spike opens every *other* neuron's inhibitory conductance by ``g`` at the next step),
     with an adaptive threshold (:math:`\\theta_+ = 0` and decay 1 without one): the same
     operations as its ``step``, :math:`e^{-y}` included
-    (:func:`~deepspike.neurons.coba.decay_factor`)."""
+    (:func:`~deepspike.neurons.coba.decay_factor`). ``refractory`` counts the steps until a
+    neuron may fire again (``n_refire`` after a spike); the membrane is held at the reset while
+    more than ``held_above`` (``n_refire - n_ref``) are left."""
     n_steps, batch, n = x.shape
     decay_exc, decay_inh, mean_exc, mean_inh = params[0], params[1], params[2], params[3]
     rate, e_exc, e_inh, v_reset = params[4], params[5], params[6], params[7]
-    g, decay, theta_plus, n_ref = params[8], params[9], params[10], params[11]
+    g, decay, theta_plus, n_refire = params[8], params[9], params[10], params[11]
     zero, one, quarter = params[12], params[13], params[14]
     c1, c2, c3, c4, c5, c6 = params[15], params[16], params[17], params[18], params[19], params[20]
+    held_above = params[21]
     for b in range(batch):
         for t in range(n_steps):
             total = zero
@@ -120,11 +123,11 @@ def coba_inhibited_scan(
                 p = one + z * (c1 + z * (c2 + z * (c3 + z * (c4 + z * (c5 + z * c6)))))
                 p = p * p
                 h = v_inf + (v[b, j] - v_inf) * (one / (p * p))
-                h = h if refractory[b, j] <= zero else v_reset
-                fired = h >= vth[b, j] + theta[b, j]
+                h = h if refractory[b, j] <= held_above else v_reset
+                fired = (h >= vth[b, j] + theta[b, j]) & (refractory[b, j] <= zero)
                 s = one if fired else zero
                 v[b, j] = v_reset if fired else h
-                refractory[b, j] = n_ref if fired else max(refractory[b, j] - one, zero)
+                refractory[b, j] = n_refire if fired else max(refractory[b, j] - one, zero)
                 theta[b, j] = theta[b, j] * decay + theta_plus * s
                 g_exc[b, j] = ge * decay_exc
                 g_inh[b, j] = gi * decay_inh
