@@ -252,6 +252,16 @@ def test_progress_of_another_configuration_is_refused(tmp_path):
     assert common.load_progress(context(config)).step == 8
 
 
+def test_progress_from_before_a_neutral_setting_existed_still_resumes(tmp_path):
+    config = small_config(checkpoint_dir=str(tmp_path))
+    older = {k: v for k, v in config.items() if k != "refire_ms"}  # before the setting existed
+    common.save_progress(context(older), 8, {"w": torch.zeros(2)}, {})
+    assert common.NEUTRAL_SETTINGS["refire_ms"] == config["refire_ms"]  # the recipe's default
+    assert common.load_progress(context(config)).step == 8
+    with pytest.raises(CheckpointError, match=r"refire_ms: '-' -> 50\.0"):
+        common.load_progress(context({**config, "refire_ms": 50.0}))
+
+
 def test_progress_saved_without_its_settings_is_refused_by_kind_of_difference(tmp_path):
     from deepspike.io import load_checkpoint, save_checkpoint
 

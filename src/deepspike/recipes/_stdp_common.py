@@ -46,6 +46,10 @@ EVALUATION_KEYS = ("n_label", "n_test", "batch_size_eval")
 LENGTH_KEYS = ("epochs", "rstdp_epochs")
 #: the settings a resumed run may change (left out of :func:`config_fingerprint`)
 RESUMABLE_KEYS = CHECKPOINT_KEYS + EVALUATION_KEYS + LENGTH_KEYS
+#: settings added to a recipe after progress files were written, each with the value at which
+#: the recipe computes what it computed before: at that value the setting is left out of the
+#: fingerprint, so the earlier files still resume (``refire_ms``: Diehl & Cook's refire interval)
+NEUTRAL_SETTINGS: Mapping[str, Any] = {"refire_ms": 0.0}
 
 
 # --------------------------------------------------------------------------- threads
@@ -121,8 +125,13 @@ def percent_correct(predictions: torch.Tensor, labels: torch.Tensor) -> float:
 
 def fingerprinted_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The settings that determine what training computes up to any given step (all but
-    :data:`RESUMABLE_KEYS`), as JSON values (a tuple becomes a list)."""
-    relevant = {k: v for k, v in sorted(config.items()) if k not in RESUMABLE_KEYS}
+    :data:`RESUMABLE_KEYS`, and those of :data:`NEUTRAL_SETTINGS` at their neutral value), as
+    JSON values (a tuple becomes a list)."""
+    relevant = {
+        k: v
+        for k, v in sorted(config.items())
+        if k not in RESUMABLE_KEYS and not (k in NEUTRAL_SETTINGS and v == NEUTRAL_SETTINGS[k])
+    }
     return json.loads(json.dumps(relevant, default=str))
 
 
