@@ -13,7 +13,9 @@ Three kinds of setting do not change what a progress file holds, so they may dif
 and how long training goes (``epochs``, ``rstdp_epochs``). The last extends a run: epochs run in
 sequence from the saved generator state, so a run of 30 epochs resumed with 60 computes exactly
 what a fresh run of 60 would. A progress file already past the requested length is refused
-(:func:`check_within`).
+(:func:`check_within`). A setting added to a recipe later is left out of the fingerprint at its
+neutral value (:data:`NEUTRAL_SETTINGS`), so files written before it existed still resume. A
+refused file's error names the settings that differ (the file records them).
 """
 
 from __future__ import annotations
