@@ -146,8 +146,9 @@ class CobaLIFParams:
         # state.refractory counts the steps left until the neuron may fire again; the membrane
         # is held for the first refractory_steps of them
         n_ref, n_refire = self.refractory_steps, self.refire_steps
-        held = state.refractory > n_refire - n_ref
-        v = torch.where(held, torch.full_like(v, self.v_reset), v)
+        if n_refire:
+            held = state.refractory > n_refire - n_ref
+            v = torch.where(held, torch.full_like(v, self.v_reset), v)
         s = ((v >= self.v_th) & (state.refractory <= 0)).to(v.dtype)
         v = torch.where(s > 0, torch.full_like(v, self.v_reset), v)
         refractory = state.refractory
