@@ -200,6 +200,27 @@ def test_diehl_cook_refire_interval_reaches_the_conductance_neuron_and_only_it()
         dc.network_from({**config, "synapse": "current"}, 64)
 
 
+@pytest.mark.parametrize("synapse", ["current", "conductance"])
+def test_diehl_cook_theta_offset_starts_at_minus_52_mv_and_lets_a_decayed_neuron_fire_at_rest(
+    synapse,
+):
+    """The authors' simulation starts theta at 20 mV under a threshold of -72 mV + theta: the
+    same -52 mV at first, but a neuron whose theta has decayed below 7 mV fires without input."""
+    config = small_config(n_neurons=4, batch_size=1, min_spikes=0, synapse=synapse)
+    plain = dc.network_from(config, 64)
+    offset = dc.network_from({**config, "theta_offset_mv": 20.0}, 64)
+    g = torch.Generator().manual_seed(0)
+    start = dc.initial_state(offset, g)
+    torch.testing.assert_close(start.theta, torch.full((4,), 20.0))
+    assert offset.lif(start.theta).v_th.tolist() == [plain.lif().v_th] * 4 == [13.0] * 4
+    decayed = torch.tensor([0.0, 6.0, 8.0, 20.0])  # thresholds -72, -66, -64, -52 mV
+    learner = dc.Learner(offset, dc.State(start.weight, decayed))
+    counts = learner.learn(torch.zeros(1, 64), g)[0]
+    assert (counts > 0).tolist() == [True, True, False, False]
+    quiet = dc.Learner(plain, dc.State(start.weight, decayed)).learn(torch.zeros(1, 64), g)
+    assert int(quiet.sum()) == 0
+
+
 def test_diehl_cook_unknown_synapse_is_refused_by_name():
     with pytest.raises(ConfigError, match="synapse='alpha'"):
         dc.network_from(small_config(synapse="alpha"), 64)

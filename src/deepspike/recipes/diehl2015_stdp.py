@@ -147,6 +147,7 @@ class Network:
     tau_mem: float = 100.0
     t_ref: float = 5.0
     t_refire: float = 0.0  # conductance model: shortest interval between spikes (0: t_ref)
+    theta_offset: float = 0.0  # theta starts here; the base threshold is this much lower
     theta_plus: float = 0.05
     tau_theta: float = 1e7
     inhibition: float = 17.0  # a conductance (the paper's weight), or mV for "current"
@@ -167,6 +168,11 @@ class Network:
     def theta_decay_per_image(self) -> float:
         return math.exp(-(self.presentation_ms + self.rest_ms) / self.tau_theta)
 
+    @property
+    def base_threshold(self) -> float:
+        """The threshold at :math:`\\theta = 0`, from rest: -52 mV less ``theta_offset``."""
+        return V_THRESH - self.theta_offset - V_REST
+
     def lif(self, theta: torch.Tensor | float = 0.0) -> LIFParams | CobaLIFParams:
         """The excitatory LIF, with voltages measured from rest (0 = -65 mV): current-based, or
         conductance-based with Diehl & Cook's reversal potentials and synaptic time constants
@@ -175,7 +181,7 @@ class Network:
             return CobaLIFParams(
                 tau_mem=self.tau_mem,
                 dt=self.dt,
-                v_th=(V_THRESH - V_REST) + theta,
+                v_th=self.base_threshold + theta,
                 v_reset=V_RESET - V_REST,
                 t_ref=self.t_ref,
                 t_refire=self.t_refire,
@@ -185,7 +191,7 @@ class Network:
         return LIFParams(
             tau_mem=self.tau_mem,
             dt=self.dt,
-            v_th=(V_THRESH - V_REST) + theta,
+            v_th=self.base_threshold + theta,
             v_reset=V_RESET - V_REST,
             reset="zero",
             t_ref=self.t_ref,
@@ -199,7 +205,7 @@ class Network:
         return LateralInhibition(adaptive, strength=self.inhibition)
 
     def frozen_model(self, theta: torch.Tensor) -> LateralInhibition:
-        """Excitatory neurons with learning off: fixed thresholds ``-52 mV + theta``."""
+        """Excitatory neurons with learning off: fixed thresholds ``-52 mV - offset + theta``."""
         return LateralInhibition(self.lif(theta), strength=self.inhibition)
 
 
@@ -233,6 +239,7 @@ def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
         rest_ms=c["rest_ms"],
         tau_mem=c["tau_mem"],
         t_refire=c["refire_ms"],
+        theta_offset=c["theta_offset_mv"],
         theta_plus=c["theta_plus"],
         tau_theta=c["tau_theta"],
         inhibition=c["g_inhibition"] if conductance else c["inhibition"],
@@ -309,9 +316,11 @@ class State(NamedTuple):
 
 
 def initial_state(net: Network, generator: torch.Generator, w_init_max: float = 0.3) -> State:
-    """Uniform random weights in ``[0, w_init_max]``, normalised; :math:`\\theta = 0`."""
+    """Uniform random weights in ``[0, w_init_max]``, normalised; :math:`\\theta` = ``theta_offset``
+    (so every threshold starts at -52 mV)."""
     w = torch.rand(net.n_neurons, net.n_inputs, generator=generator) * w_init_max
-    return State(normalize_incoming(w, net.weight_sum), torch.zeros(net.n_neurons))
+    theta = torch.full((net.n_neurons,), net.theta_offset)
+    return State(normalize_incoming(w, net.weight_sum), theta)
 
 
 # --------------------------------------------------------------------------- simulation
@@ -718,6 +727,7 @@ RECIPE = register(
             "rest_ms": 150.0,
             "tau_mem": 100.0,
             "refire_ms": 0.0,
+            "theta_offset_mv": 0.0,
             "theta_plus": 0.05,
             "tau_theta": 1e7,
             "inhibition": 120.0,
