@@ -675,6 +675,27 @@ def test_a_batch_without_winners_leaves_the_weights_unchanged():
     assert delta.rows.shape[0] == 0 and delta.units.numel() == 0
 
 
+@pytest.mark.parametrize(("pointwise", "winning_maps"), [(False, [0, 1]), (True, [0])])
+def test_pointwise_inhibition_lets_a_feature_win_only_where_it_fires_first(pointwise, winning_maps):
+    """Two 1x1 maps (weights 0.9 and 0.5) both fire at positions 0 and 2 at step 0. Map 0 wins
+    at position 0; without pointwise inhibition map 1 then wins at position 2, where map 0
+    fired with the larger potential; with it, map 1 has no position of its own and learns
+    nothing (Mozafari et al.'s SpykeTorch code inhibits pointwise before taking k winners)."""
+    from deepspike.recipes import _conv_stdp as conv
+
+    spec = conv.ConvSpec(2, 1, threshold=0.4, k=2, radius=0, pool=0, pointwise=pointwise)
+    stack = conv.ConvStack(1, [spec])
+    with torch.no_grad():
+        stack.convs[0].weight.copy_(torch.tensor([0.9, 0.5]).view(2, 1, 1, 1))
+        waves = torch.tensor([1.0, 0.0, 1.0]).view(1, 1, 1, 1, 3).expand(2, 1, 1, 1, 3)
+        v = conv.potentials(waves, stack.convs[0])
+        delta = conv.winner_updates(waves, v, stack.convs[0], spec, (0.004, -0.003))
+    assert delta.units.tolist() == winning_maps
+    # each winner's single input fired before it: potentiated by a+ w (1 - w)
+    expected = [0.004 * w * (1 - w) for w in (0.9, 0.5)[: len(winning_maps)]]
+    torch.testing.assert_close(delta.rows.view(-1), torch.tensor(expected))
+
+
 def test_nessler_unknown_weight_update_is_refused_by_name():
     from deepspike.errors import ConfigError
     from deepspike.recipes import nessler2013_wta as nessler

@@ -19,7 +19,8 @@ Recognition 94.
   (:func:`deepspike.learning.position_inhibition`; ``inhibit=False`` keeps every spike, as
   the authors' SpykeTorch implementations do); in learning up to ``k`` winners per image
   are chosen with feature-wise and position-wise inhibition
-  (:func:`deepspike.learning.conv_k_winners`), and each winner trains its kernel with the
+  (:func:`deepspike.learning.conv_k_winners`; with ``ConvSpec.pointwise``, among the features
+  that fire first at their position), and each winner trains its kernel with the
   simplified STDP rule on its input patch (:func:`deepspike.learning.order_stdp`), read
   through the unfold view (:class:`deepspike.learning.ConvView`).
 * **Convergence** (Kheradpisheh eq. 4): a layer stops learning when
@@ -62,7 +63,10 @@ CONVERGED = 0.01  # Kheradpisheh et al. 2018, eq. 4
 class ConvSpec:
     """One convolutional layer: ``maps`` kernels of ``kernel x kernel``, IF threshold, the
     winners taken in learning (``k``, inhibition ``radius``) and the max-pooling after it
-    (``pool = 0``: none)."""
+    (``pool = 0``: none). With ``pointwise`` the winners are taken among the earliest feature
+    of each position only (:func:`deepspike.learning.position_inhibition` before
+    :func:`deepspike.learning.conv_k_winners`, as the authors' SpykeTorch code does), so a
+    feature learns only where it responds first."""
 
     maps: int
     kernel: int
@@ -73,6 +77,7 @@ class ConvSpec:
     pool: int = 2
     pool_stride: int = 2
     pool_padding: int = 0
+    pointwise: bool = False
 
 
 @dataclass(frozen=True)
@@ -282,7 +287,8 @@ def winner_updates(
     fired = (v >= spec.threshold).to(v.dtype)
     times = first_times(fired)
     score = earliest_first(times, value_at(v, times))
-    winners = conv_k_winners(fired[-1], score, spec.k, spec.radius)
+    candidates = position_inhibition(fired[-1], score) if spec.pointwise else fired[-1]
+    winners = conv_k_winners(candidates, score, spec.k, spec.radius)
     b, f, h, w = winners.nonzero(as_tuple=True)
     view = ConvView(spec.kernel, padding=spec.padding)
     weight = view.matrix(conv.weight.detach())

@@ -87,6 +87,7 @@ def specs(c: Mapping[str, Any]) -> list[conv.ConvSpec]:
             c["pool1"],
             c["pool1"],
             c["pool1_padding"],
+            c["pointwise_inhibition"],
         ),
         conv.ConvSpec(
             c["maps2"],
@@ -98,6 +99,7 @@ def specs(c: Mapping[str, Any]) -> list[conv.ConvSpec]:
             c["pool2"],
             c["pool2"],
             0,
+            c["pointwise_inhibition"],
         ),
         conv.ConvSpec(
             c["decision_maps"], c["kernel3"], c["threshold3"], c["padding3"], 1, 0, pool=0
@@ -543,6 +545,7 @@ RECIPE = register(
             "threshold3": 1e9,
             "lateral_inhibition": False,  # at inference and as R-STDP's input
             "inhibit_learning_input": False,  # on conv1's output while conv2 learns
+            "pointwise_inhibition": False,  # winners among each position's first feature
             "a_plus": 0.004,
             "a_minus": -0.003,
             "double_every": 500,
