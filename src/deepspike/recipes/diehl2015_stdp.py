@@ -15,7 +15,11 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
   ``refire_ms`` (conductance model only; 0, off, by default) is the shortest interval between
   two spikes of a neuron, past the refractory period (:class:`deepspike.neurons.CobaLIFParams`'s
   ``t_refire``): the authors' simulation reads its 5 ms threshold condition off a timer that
-  runs at a tenth of real time, so its neurons fire at most once in 50 ms.
+  runs at a tenth of real time, so its neurons fire at most once in 50 ms. ``theta_offset_mv``
+  (0, off, by default) is that simulation's threshold offset: :math:`\theta` starts at it and
+  the threshold is ``-52 mV - theta_offset_mv + theta``, the same -52 mV at first, but a
+  neuron whose :math:`\theta` decays below the offset less 13 mV falls below rest and fires
+  without input.
 * **Model** (``synapse`` and ``stdp_rule``, below). ``"auto"`` (the default) runs the paper's
   model, conductance-based synapses with the triplet rule, from :data:`PAPER_MODEL_MIN_NEURONS`
   neurons on, and the current-based model with the pair rule in smaller networks, where it did
