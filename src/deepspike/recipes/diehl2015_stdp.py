@@ -53,8 +53,10 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
     as BindsNET).
 
 * **Labels.** After training, learning and :math:`\theta` are frozen; each neuron is assigned the
-  class for which its average response over ``n_label`` training images is highest, and a test
-  image is classified by the class whose neurons fire most on average.
+  class for which its average response over the training images is highest, and a test image is
+  classified by the class whose neurons fire most on average. The paper's results label with
+  one presentation of the whole training set (the authors' code notes this; its demo labels
+  with 10,000 images): ``n_label=0``, the default; ``n_label=N`` labels with the first ``N``.
 
 Batched simulation (``batch_size`` > 1, an option; the default is 1, the paper's protocol).
 ``batch_size`` images are simulated in parallel with the same weights and thresholds; each
@@ -725,7 +727,7 @@ RECIPE = register(
             "batch_size_eval": 64,
             "n_train": 0,
             "n_test": 0,
-            "n_label": 10000,
+            "n_label": 0,  # every training image, as for the paper's results
             "dt": 1.0,
             "presentation_ms": 350.0,
             "rest_ms": 150.0,
