@@ -50,7 +50,7 @@ LENGTH_KEYS = ("epochs", "rstdp_epochs")
 RESUMABLE_KEYS = CHECKPOINT_KEYS + EVALUATION_KEYS + LENGTH_KEYS
 #: settings added to a recipe after progress files were written, each with the value at which
 #: the recipe computes what it computed before: at that value the setting is left out of the
-#: fingerprint, so the earlier files still resume (``refire_ms``: Diehl & Cook's refire interval)
+#: fingerprint, so the earlier files still resume
 NEUTRAL_SETTINGS: Mapping[str, Any] = {
     "refire_ms": 0.0,
     "theta_offset_mv": 0.0,
