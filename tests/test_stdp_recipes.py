@@ -611,6 +611,68 @@ def test_a_converged_layer_trains_on_only_without_the_convergence_stop():
         assert stats["images"] == expected
 
 
+def _two_layer_stack():
+    from deepspike.recipes import _conv_stdp as conv
+
+    specs = [conv.ConvSpec(4, 3, threshold=1.5, padding=1, pool=2), conv.ConvSpec(3, 3, 2.0, k=2)]
+    stack = conv.ConvStack(2, specs)
+    stack.initialise(torch.Generator().manual_seed(1), mean=0.5, std=0.2)
+    return stack
+
+
+@torch.no_grad()
+def test_frozen_input_is_the_frozen_layers_output_computed_once_per_image():
+    from deepspike.recipes import _conv_stdp as conv
+
+    torch.manual_seed(0)
+    stack = _two_layer_stack()
+    waves = (torch.rand(10, 9, 2, 8, 8) < 0.2).float().cumsum(0).clamp(max=1.0)
+    computed: list[int] = []
+
+    def frozen_output(idx):
+        computed.extend(idx.tolist())
+        return stack.waves(waves[:, idx], 1, True)
+
+    frozen = conv.FrozenInput(frozen_output, 9)
+    for idx, ahead in (([4], [4, 0, 7]), ([0], [0, 1, 2]), ([2, 7], [2, 7, 3]), ([3], [3, 8])):
+        got = frozen.waves(torch.tensor(idx), torch.tensor(ahead))
+        assert torch.equal(got, stack.waves(waves[:, idx], 1, True))
+    # each image once, and a batch ahead only when one asked for is missing
+    assert computed == [4, 0, 7, 2, 3]
+
+
+def test_training_above_frozen_layers_runs_them_once_per_image_and_learns_the_same(monkeypatch):
+    from deepspike.recipes import _conv_stdp as conv
+
+    torch.manual_seed(0)
+    waves = (torch.rand(10, 9, 2, 8, 8) < 0.2).float().cumsum(0).clamp(max=1.0)
+
+    class Recomputed(conv.FrozenInput):  # the frozen layers run on every presentation
+        def waves(self, indices, ahead):
+            return self.compute(indices)
+
+    trained = []
+    for frozen_input in (conv.FrozenInput, Recomputed):
+        monkeypatch.setattr(conv, "FrozenInput", frozen_input)
+        stack, images_in = _two_layer_stack(), []
+        original = stack.waves
+
+        def counted(w, upto, inhibit=True, original=original, images_in=images_in):
+            images_in.append(w.shape[1])
+            return original(w, upto, inhibit)
+
+        stack.waves = counted
+        g = torch.Generator().manual_seed(0)
+        schedule = conv.Schedule(0.05, -0.04, 0)
+        stats = conv.train_layer(stack, 1, lambda i: waves[:, i], 9, 27, 2, schedule, g)
+        assert stats["images"] == 27
+        trained.append((stack.convs[1].weight.detach().clone(), sum(images_in)))
+    (cached, cached_runs), (recomputed, recomputed_runs) = trained
+    assert cached_runs == 9 and recomputed_runs == 27  # three passes over nine images
+    assert not torch.equal(recomputed, _two_layer_stack().convs[1].weight)  # it learned
+    assert torch.equal(cached, recomputed)
+
+
 def test_rate_schedule_doubles_then_stops_or_clamps_at_the_maximum():
     from deepspike.recipes import _conv_stdp as conv
 

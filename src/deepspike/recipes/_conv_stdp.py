@@ -317,6 +317,43 @@ class LayerProgress(NamedTuple):
 OnProgress = Callable[[LayerProgress, int], None]
 
 
+class FrozenInput:
+    """The input waves of the layer in training, each image's computed once: the layers below
+    are frozen, so an image's input is the same on every pass. ``compute(indices)`` gives the
+    cumulative waves ``[T, B, ...]`` of those images; they are kept as first spike steps
+    (``uint8``, :func:`wave_times`, a byte per input) and expanded again on use
+    (:func:`waves_at`, the same waves bit for bit).
+
+    :meth:`waves` computes the missing images of ``ahead`` (the next images of the presentation
+    order) in one batch, so the first pass runs the frozen layers batched and later passes not
+    at all; nothing is computed for images a layer that stops early never sees.
+    """
+
+    def __init__(self, compute: Callable[[torch.Tensor], torch.Tensor], n_images: int) -> None:
+        self.compute = compute
+        self.known = torch.zeros(n_images, dtype=torch.bool)
+        self.times: torch.Tensor | None = None
+        self.steps = 0
+
+    def waves(self, indices: torch.Tensor, ahead: torch.Tensor) -> torch.Tensor:
+        """The waves ``[T, B, ...]`` of ``indices``; when one of them is not known yet, first
+        computes every image of ``ahead`` (which holds ``indices``) that is not."""
+        if not bool(self.known[indices].all()):
+            missing = ahead[~self.known[ahead]]
+            waves = self.compute(missing)
+            if self.times is None:  # one buffer: small kept pieces would fragment the heap
+                self.steps = waves.shape[0]
+                shape = (len(self.known), *waves.shape[2:])
+                self.times = torch.empty(shape, dtype=torch.uint8)
+            self.times[missing] = wave_times(waves)
+            self.known[missing] = True
+        return waves_at(self.times[indices], self.steps)
+
+
+#: images whose frozen input :func:`train_layer` computes in one batch
+FROZEN_BATCH = 256
+
+
 def train_layer(
     stack: ConvStack,
     layer: int,
@@ -341,7 +378,8 @@ def train_layer(
     Each pass presents the images in a fresh order drawn from ``generator``. ``start``
     continues from saved progress (with ``generator`` in its saved state, the run is the same
     as one never interrupted); ``on_batch(images, order, position, images_before)`` is called
-    after every batch."""
+    after every batch. The frozen layers run once per image (:class:`FrozenInput`), in
+    batches of :data:`FROZEN_BATCH` images of the presentation order."""
     conv, spec = stack.convs[layer], stack.specs[layer]
     optimizer = torch.optim.SGD([conv.weight], lr=1.0)
     seen, order, position = (0, None, 0)
@@ -350,13 +388,15 @@ def train_layer(
     limit = CONVERGED if stop_when_converged else -1.0  # convergence is never negative
     desc = f"STDP layer {layer + 1}"
     bar = tqdm(total=budget, initial=seen, desc=desc, disable=not progress, leave=False)
+    frozen = FrozenInput(lambda idx: stack.waves(waves_of(idx), layer, inhibit), n_images)
     while seen < budget and convergence(conv.weight) >= limit:
         if order is None:
             order, position = torch.randperm(n_images, generator=generator), 0
         while position < len(order):
             idx = order[position : position + batch_size][: budget - seen]
             with torch.no_grad():
-                waves_in = stack.waves(waves_of(idx), layer, inhibit)
+                ahead = order[position : position + max(batch_size, FROZEN_BATCH)]
+                waves_in = frozen.waves(idx, ahead)
                 delta = winner_updates(
                     waves_in, potentials(waves_in, conv), conv, spec, schedule.rates(seen)
                 )
