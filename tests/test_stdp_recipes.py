@@ -221,6 +221,27 @@ def test_diehl_cook_theta_offset_starts_at_minus_52_mv_and_lets_a_decayed_neuron
     assert int(quiet.sum()) == 0
 
 
+@pytest.mark.parametrize("synapse", ["current", "conductance"])
+def test_diehl_cook_reset_sets_where_the_membrane_restarts_and_so_the_firing_rate(synapse):
+    config = small_config(
+        n_neurons=1,
+        batch_size=1,
+        min_spikes=0,
+        synapse=synapse,
+        presentation_ms=300.0,
+        weight_sum=32.0,
+    )
+    counts = {}
+    for reset in (-60.0, -65.0):
+        net = dc.network_from({**config, "reset_mv": reset}, 64)
+        assert net.lif().v_reset == reset + 65.0  # voltages are measured from rest
+        g = torch.Generator().manual_seed(0)
+        learner = dc.Learner(net, dc.initial_state(net, g))
+        counts[reset] = int(learner.learn(torch.ones(1, 64), g).sum())  # the same input
+    # 5 mV further to climb after every spike: fewer spikes under the same drive
+    assert counts[-60.0] > counts[-65.0] > 10
+
+
 def test_diehl_cook_unknown_synapse_is_refused_by_name():
     with pytest.raises(ConfigError, match="synapse='alpha'"):
         dc.network_from(small_config(synapse="alpha"), 64)

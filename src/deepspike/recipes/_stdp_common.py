@@ -53,6 +53,7 @@ RESUMABLE_KEYS = CHECKPOINT_KEYS + EVALUATION_KEYS + LENGTH_KEYS
 #: fingerprint, so the earlier files still resume
 NEUTRAL_SETTINGS: Mapping[str, Any] = {
     "refire_ms": 0.0,
+    "reset_mv": -60.0,
     "theta_offset_mv": 0.0,
     "pointwise_inhibition": False,
 }

@@ -19,7 +19,8 @@ plasticity", *Front. Comput. Neurosci.* 9:99 (2015). The protocol:
   (0, off, by default) is that simulation's threshold offset: :math:`\theta` starts at it and
   the threshold is ``-52 mV - theta_offset_mv + theta``, the same -52 mV at first, but a
   neuron whose :math:`\theta` decays below the offset less 13 mV falls below rest and fires
-  without input.
+  without input. ``reset_mv`` (-60 mV by default, BindsNET's value) is the membrane after a
+  spike; the authors' simulation resets to rest, -65 mV.
 * **Model** (``synapse`` and ``stdp_rule``, below). ``"auto"`` (the default) runs the paper's
   model, conductance-based synapses with the triplet rule, from :data:`PAPER_MODEL_MIN_NEURONS`
   neurons on, and the current-based model with the pair rule in smaller networks, where it did
@@ -153,6 +154,7 @@ class Network:
     tau_mem: float = 100.0
     t_ref: float = 5.0
     t_refire: float = 0.0  # conductance model: shortest interval between spikes (0: t_ref)
+    v_reset: float = V_RESET  # mV, the membrane after a spike
     theta_offset: float = 0.0  # theta starts here; the base threshold is this much lower
     theta_plus: float = 0.05
     tau_theta: float = 1e7
@@ -188,7 +190,7 @@ class Network:
                 tau_mem=self.tau_mem,
                 dt=self.dt,
                 v_th=self.base_threshold + theta,
-                v_reset=V_RESET - V_REST,
+                v_reset=self.v_reset - V_REST,
                 t_ref=self.t_ref,
                 t_refire=self.t_refire,
                 e_exc=E_EXC - V_REST,
@@ -198,7 +200,7 @@ class Network:
             tau_mem=self.tau_mem,
             dt=self.dt,
             v_th=self.base_threshold + theta,
-            v_reset=V_RESET - V_REST,
+            v_reset=self.v_reset - V_REST,
             reset="zero",
             t_ref=self.t_ref,
         )
@@ -245,6 +247,7 @@ def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
         rest_ms=c["rest_ms"],
         tau_mem=c["tau_mem"],
         t_refire=c["refire_ms"],
+        v_reset=c["reset_mv"],
         theta_offset=c["theta_offset_mv"],
         theta_plus=c["theta_plus"],
         tau_theta=c["tau_theta"],
@@ -733,6 +736,7 @@ RECIPE = register(
             "rest_ms": 150.0,
             "tau_mem": 100.0,
             "refire_ms": 0.0,
+            "reset_mv": V_RESET,
             "theta_offset_mv": 0.0,
             "theta_plus": 0.05,
             "tau_theta": 1e7,
