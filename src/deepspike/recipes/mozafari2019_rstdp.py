@@ -22,7 +22,7 @@ recipe follows the authors' own re-implementation (SpykeTorch, ``MozafariDeep.py
    on 240,000 (``stop_when_converged = False``). The rates start at 0.004 and -0.003 and
    double every 500 images up to :math:`a^+` = 0.15 (the authors'
    :math:`\min(2a^+, 0.15)`, ``clamp_rates``). Progress is saved every ``checkpoint_every``
-   images, so this phase (about two hours on one core) can span sessions. Stopping at
+   images, so this phase (hours on one core) can span sessions. Stopping at
    Kheradpisheh's convergence criterion instead (about 3,000 and 5,000 images) left the
    decision layer a denser, less selective input and did worse on the subset above. Lateral
    inhibition picks the learning winners only: at inference, and as the input of the layers
