@@ -660,6 +660,9 @@ def test_frozen_input_is_the_frozen_layers_output_computed_once_per_image():
         assert torch.equal(got, stack.waves(waves[:, idx], 1, True))
     # each image once, and a batch ahead only when one asked for is missing
     assert computed == [4, 0, 7, 2, 3]
+    every = frozen.every_image(batch_size=4)  # the rest, in batches of the index order
+    assert computed == [4, 0, 7, 2, 3, 1, 5, 6, 8]
+    assert torch.equal(every, conv.wave_times(stack.waves(waves, 1, True)))
 
 
 def test_training_above_frozen_layers_runs_them_once_per_image_and_learns_the_same(monkeypatch):

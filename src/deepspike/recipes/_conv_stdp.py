@@ -339,15 +339,27 @@ class FrozenInput:
         """The waves ``[T, B, ...]`` of ``indices``; when one of them is not known yet, first
         computes every image of ``ahead`` (which holds ``indices``) that is not."""
         if not bool(self.known[indices].all()):
-            missing = ahead[~self.known[ahead]]
-            waves = self.compute(missing)
-            if self.times is None:  # one buffer: small kept pieces would fragment the heap
-                self.steps = waves.shape[0]
-                shape = (len(self.known), *waves.shape[2:])
-                self.times = torch.empty(shape, dtype=torch.uint8)
-            self.times[missing] = wave_times(waves)
-            self.known[missing] = True
+            self._compute_missing(ahead)
         return waves_at(self.times[indices], self.steps)
+
+    def every_image(self, batch_size: int) -> torch.Tensor:
+        """The first spike steps ``uint8`` ``[N, ...]`` of every image, the missing ones
+        computed in batches of ``batch_size`` (empty when there are no images)."""
+        everything = torch.arange(len(self.known))
+        for start in range(0, len(everything), batch_size):
+            self._compute_missing(everything[start : start + batch_size])
+        return self.times if self.times is not None else torch.zeros(0, dtype=torch.uint8)
+
+    def _compute_missing(self, indices: torch.Tensor) -> None:
+        missing = indices[~self.known[indices]]
+        if len(missing) == 0:
+            return
+        waves = self.compute(missing)
+        if self.times is None:  # one buffer: small kept pieces would fragment the heap
+            self.steps = waves.shape[0]
+            self.times = torch.empty((len(self.known), *waves.shape[2:]), dtype=torch.uint8)
+        self.times[missing] = wave_times(waves)
+        self.known[missing] = True
 
 
 #: images whose frozen input :func:`train_layer` computes in one batch

@@ -184,20 +184,18 @@ def decision_inputs(c, stack: conv.ConvStack, images: torch.Tensor) -> torch.Ten
     The layers below are frozen while R-STDP trains the decision layer, so their output is
     computed once, not once per epoch.
     """
-    layer, size = len(stack.convs) - 1, c["batch_size_eval"]
-    final_only = only_the_final_wave_decides(c)
-    out = None
-    for i in range(0, len(images), size):
-        waves = front_end(c, images[i : i + size])
-        if final_only:  # one step instead of T; an input that fired is marked as at step 0
+    layer, final_only = len(stack.convs) - 1, only_the_final_wave_decides(c)
+
+    def conv2_output(indices: torch.Tensor) -> torch.Tensor:
+        waves = front_end(c, images[indices])
+        if final_only:  # one step instead of T
             waves = waves[-1:]
-        times = conv.wave_times(stack.waves(waves, layer, c["lateral_inhibition"]))
-        if final_only:
-            times = torch.where(times == 0, 0, c["timesteps"]).to(torch.uint8)
-        if out is None:  # one buffer: small kept pieces would fragment the heap
-            out = times.new_empty((len(images), *times.shape[1:]))
-        out[i : i + len(times)] = times
-    return out if out is not None else torch.zeros(0, dtype=torch.uint8)
+        return stack.waves(waves, layer, c["lateral_inhibition"])
+
+    times = conv.FrozenInput(conv2_output, len(images)).every_image(c["batch_size_eval"])
+    if final_only:  # an input that fired by the last step is marked as at step 0
+        times[times != 0] = c["timesteps"]
+    return times
 
 
 def only_the_final_wave_decides(c: Mapping[str, Any]) -> bool:
