@@ -240,6 +240,8 @@ def test_diehl_cook_reset_sets_where_the_membrane_restarts_and_so_the_firing_rat
         counts[reset] = int(learner.learn(torch.ones(1, 64), g).sum())  # the same input
     # 5 mV further to climb after every spike: fewer spikes under the same drive
     assert counts[-60.0] > counts[-65.0] > 10
+    with pytest.raises(ConfigError, match=r"reset_mv=-52\.0 must be below the threshold"):
+        dc.network_from({**config, "reset_mv": -52.0}, 64)
 
 
 def test_diehl_cook_unknown_synapse_is_refused_by_name():

@@ -239,6 +239,11 @@ def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
             f"refire_ms={c['refire_ms']} applies to synapse='conductance' only; "
             "drop it or set synapse=conductance"
         )
+    if not c["reset_mv"] < V_THRESH:
+        raise ConfigError(
+            f"reset_mv={c['reset_mv']} must be below the threshold of {V_THRESH} mV, or a "
+            "neuron fires again as soon as it may; the default is -60, the authors' value -65"
+        )
     return Network(
         n_inputs=n_inputs,
         n_neurons=c["n_neurons"],
