@@ -21,6 +21,7 @@ from speedbench.workload import TimeFold, spikes, train_step, workload
 from deepspike.neurons import Neuron
 
 TINY = dataclasses.replace(spec.QUICK, warmup=0, repeats=2)
+TINY_RSTDP = dataclasses.replace(TINY, rstdp_images=20)
 
 
 def context(statuses: dict[str, libraries.Status]) -> cases.Context:
@@ -368,6 +369,17 @@ def test_stdp_reports_a_missing_recipe(monkeypatch):
         "reason": "not available: no-such-recipe recipe not registered",
         "images_per_s": None,
     }
+
+
+def test_rstdp_case_times_both_paths_and_reports_them():
+    result = cases.rstdp_case(dataclasses.replace(context({}), settings=TINY_RSTDP))
+    assert result["protocol"]["images_per_call"] == TINY_RSTDP.rstdp_images
+    for path in ("compiled", "torch"):
+        assert result[path]["images_per_s"] > 0 and result[path]["repeats"] == TINY.repeats
+    rates = result["compiled"]["images_per_s"] / result["torch"]["images_per_s"]
+    assert result["speedup"] == pytest.approx(rates, abs=0.01)
+    text = report.markdown({**results_by_hand(), "rstdp_decision": result})
+    assert "## R-STDP decision layer" in text and "Speed-up of the compiled loop" in text
 
 
 def test_cli_options(tmp_path):

@@ -541,6 +541,13 @@ def test_earliest_first_ranks_time_before_potential():
     assert order == [2, 1, 0, 3]
 
 
+def test_earliest_first_keeps_float32_potentials_one_ulp_apart_at_late_times():
+    times = torch.full((1, 2, 1, 1), 14.0)
+    low = torch.tensor(300.0)
+    pots = torch.stack([low, torch.nextafter(low, torch.tensor(math.inf))]).reshape(1, 2, 1, 1)
+    assert int(earliest_first(times, pots).flatten().argmax()) == 1
+
+
 # --------------------------------------------------------------------------- learner
 
 

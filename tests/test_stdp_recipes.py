@@ -503,6 +503,77 @@ def test_patch_at_is_the_unfolded_column_of_the_position(size, padding):
     torch.testing.assert_close(moz.patch_at(x, conv3, position), want, rtol=0, atol=0)
 
 
+def dyadic_decision_layer(dropout=0.0, stabilizer=False):
+    """A Mozafari config and stack whose decision weights, R-STDP rates and bounds are
+    multiples of 2^-10 (so every potential is exact in float32, in any order), and inputs with
+    about a third of the conv2 neurons fired by the last step (uint8 steps, 15 = never)."""
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    c = dict(get_recipe("mozafari2019-rstdp").config({}, "full"))
+    c.update(maps2=12, decision_maps=20, rstdp_w_min=0.25, rstdp_w_max=0.75, dropout=dropout)
+    c.update(rstdp_stabilizer=stabilizer)
+    stack = moz.build(c)
+    g = torch.Generator().manual_seed(11)
+    conv3 = stack.convs[-1]
+    with torch.no_grad():
+        conv3.weight.copy_(torch.randint(256, 769, conv3.weight.shape, generator=g) / 1024)
+    fired = torch.rand(40, 12, 4, 4, generator=g) < 0.35
+    inputs = torch.where(fired, 0, c["timesteps"]).to(torch.uint8)
+    labels = torch.randint(0, 10, (40,), generator=g)
+    return c, stack, inputs, labels
+
+
+@pytest.mark.parametrize(
+    ("dropout", "stabilizer", "images"), [(0.0, False, 40), (0.3, False, 40), (0.0, True, 1)]
+)
+def test_compiled_rstdp_chunk_matches_the_torch_path_bit_for_bit(
+    monkeypatch, dropout, stabilizer, images
+):
+    """The compiled loop and the torch path make the same decisions and the same updates, and
+    draw the same dropout masks. With the stabiliser the update is no longer a multiple of
+    2^-10, so later float32 products could round differently: one image checks its arithmetic."""
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    rates = ((2**-7, -(2**-8)), (2**-9, -(2**-7)))
+    runs = {}
+    for compiled in (True, False):
+        c, stack, inputs, labels = dyadic_decision_layer(dropout, stabilizer)
+        assert moz.compiled_chunk_applies(c, stack.convs[-1])
+        monkeypatch.setattr(moz, "compiled_chunk_applies", lambda *_, on=compiled: on)
+        ctx = Context(c, "mnist", None, 0, torch.Generator().manual_seed(3))
+        order = torch.randperm(40, generator=torch.Generator().manual_seed(4))[:images]
+        before = stack.convs[-1].weight.detach().clone()
+        hits, misses = moz._rstdp_chunk(ctx, stack, inputs, labels, order, rates)
+        runs[compiled] = (hits, misses, stack.convs[-1].weight.detach(), ctx.generator.get_state())
+        assert hits + misses == images and not torch.equal(before, runs[compiled][2])
+    (hits, misses, weight, state), (t_hits, t_misses, t_weight, t_state) = runs[True], runs[False]
+    assert (hits, misses) == (t_hits, t_misses)
+    assert images == 1 or 0 < hits < images  # rewards and punishments both exercised
+    torch.testing.assert_close(weight, t_weight, rtol=0, atol=0)
+    assert torch.equal(state, t_state)
+
+
+@pytest.mark.parametrize("equal_weights", [False, True])
+def test_compiled_rstdp_chunk_decides_on_the_exact_largest_potential(equal_weights):
+    """The winners are those of the dense convolution of the input, ranked exactly; ties (all
+    maps equal) go to the first in map x position order, as torch's argmax."""
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    c, stack, inputs, labels = dyadic_decision_layer()
+    conv3 = stack.convs[-1]
+    if equal_weights:
+        with torch.no_grad():
+            conv3.weight.fill_(0.5)
+    c.update(rstdp_w_min=0.0, rstdp_w_max=1.0)  # unclipped updates, then compare decisions
+    order = torch.arange(6)
+    zero = ((0.0, 0.0), (0.0, 0.0))  # no learning: each decision from the same weights
+    _, winners = moz.compiled_chunk(c, conv3, inputs, labels, order, zero)
+    with torch.no_grad():
+        v = F.conv2d((inputs[:6] < c["timesteps"]).double(), conv3.weight.double(), padding=2)
+    assert torch.equal(winners, v.flatten(1).argmax(1))
+    assert (winners < 16).all() == equal_weights  # ties: map 0 wins
+
+
 class _Stop(Exception):
     pass
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from speedbench import memory, spec, stdp
+from speedbench import memory, rstdp, spec, stdp
 from speedbench.libraries import (
     DEEPSPIKE,
     LIBRARIES,
@@ -274,6 +274,15 @@ def stdp_case(ctx: Context) -> Result:
     return {"protocol": stdp.protocol(ctx.settings), **results}
 
 
+def rstdp_case(ctx: Context) -> Result:
+    s = ctx.settings
+    result = guarded(lambda: rstdp.decision_layer_throughput(s.rstdp_images, 1, s.repeats))
+    for name in ("compiled", "torch"):
+        rate = result.get(name, {}).get("images_per_s")
+        ctx.progress(f"  rstdp {name:<22} {rate} images/s" if rate else f"  rstdp {name} {result}")
+    return result
+
+
 CASES: dict[str, Callable[[Context], Result]] = {
     "mlp_train": mlp_case,
     "cnn_train": cnn_case,
@@ -281,4 +290,5 @@ CASES: dict[str, Callable[[Context], Result]] = {
     "memory": memory_case,
     "sparse_inference": sparse_case,
     "stdp": stdp_case,
+    "rstdp_decision": rstdp_case,
 }

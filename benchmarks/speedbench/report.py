@@ -368,6 +368,27 @@ def stdp_section(results: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def rstdp_section(results: Mapping[str, Any]) -> list[str]:
+    data = results.get("rstdp_decision")
+    if not data:
+        return []
+    if "protocol" not in data:
+        return ["## R-STDP decision layer (Mozafari et al. 2019)", "", data.get("error", "")]
+    rows = [
+        [name, cell(data[name].get("images_per_s")), data[name].get("error") or ""]
+        for name in ("compiled", "torch")
+    ]
+    protocol = ", ".join(f"{k} {v}" for k, v in data["protocol"].items())
+    return [
+        "## R-STDP decision layer (Mozafari et al. 2019)",
+        "",
+        protocol,
+        "",
+        *table(["path", "images/s", "note"], rows),
+        f"Speed-up of the compiled loop: {cell(data.get('speedup'))}x",
+    ]
+
+
 def summary_section(results: Mapping[str, Any]) -> list[str]:
     summary = results.get("summary", {})
     rows = [
@@ -417,5 +438,6 @@ def markdown(results: Mapping[str, Any]) -> str:
         memory_section(results),
         sparse_section(results),
         stdp_section(results),
+        rstdp_section(results),
     ]
     return "\n".join(line for section in sections for line in section)

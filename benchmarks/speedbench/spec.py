@@ -82,6 +82,7 @@ class Settings:
     stdp_neurons: int = 100
     stdp_inputs: int = 784
     stdp_steps: int = 250  # 250 ms at dt = 1 ms
+    rstdp_images: int = 1000  # images per timed call of the R-STDP decision layer
 
 
 FULL = Settings(
@@ -126,4 +127,5 @@ QUICK = Settings(
     sparse_activities=(0.01, 0.05, 0.2),
     stdp_images=3,
     stdp_batched_images=32,
+    rstdp_images=200,
 )

@@ -33,9 +33,12 @@ def earliest_first(times: torch.Tensor, potentials: torch.Tensor) -> torch.Tenso
     """A score that ranks earlier spikes higher and, at equal times, larger potentials.
 
     ``times`` ``[B, C, H, W]`` are first-spike steps (``inf`` for none; those get ``-inf``).
+    The score is float64: a float32 potential keeps every bit next to the time term (in
+    float32, ``-14 * span`` would round away differences below about ``span / 2^20``).
     """
+    potentials = potentials.to(torch.float64)
     span = float(potentials.abs().max()) * 2.0 + 1.0 if potentials.numel() else 1.0
-    score = -times.to(potentials.dtype) * span + potentials
+    score = -times.to(torch.float64) * span + potentials
     return torch.where(torch.isfinite(times), score, torch.full_like(score, -torch.inf))
 
 
@@ -50,7 +53,7 @@ def feature_inhibition(spikes: torch.Tensor, score: torch.Tensor) -> torch.Tenso
     flat = _masked(spikes, score).reshape(b, c, -1)
     best = flat.argmax(dim=2, keepdim=True)
     keep = torch.zeros_like(flat).scatter_(2, best, 1.0) * torch.isfinite(flat).any(2, True)
-    return spikes * keep.reshape_as(spikes)
+    return spikes * keep.reshape_as(spikes).to(spikes.dtype)
 
 
 def position_inhibition(spikes: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
@@ -59,7 +62,7 @@ def position_inhibition(spikes: torch.Tensor, score: torch.Tensor) -> torch.Tens
     masked = _masked(spikes, score)
     best = masked.argmax(dim=1, keepdim=True)
     keep = torch.zeros_like(masked).scatter_(1, best, 1.0) * torch.isfinite(masked).any(1, True)
-    return spikes * keep
+    return spikes * keep.to(spikes.dtype)
 
 
 def conv_k_winners(

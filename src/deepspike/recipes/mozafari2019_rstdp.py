@@ -48,6 +48,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
@@ -289,20 +290,28 @@ def decision(
 def _rstdp_chunk(ctx, stack, inputs, y, order, rates) -> tuple[int, int]:
     """R-STDP on the decision layer for the images ``order`` of ``inputs``
     (:func:`decision_inputs`); returns (hits, misses). Only the deciding neuron's weights
-    change (:func:`rstdp_rows`), from its input patch at the position where it won."""
+    change (:func:`rstdp_rows`), from its input patch at the position where it won.
+
+    With one image at a time on the CPU, in float32, and the last step deciding
+    (:func:`only_the_final_wave_decides`), the whole chunk runs in one compiled loop
+    (:func:`deepspike.learning.rstdp_kernel.rstdp_decision_chunk`); otherwise in torch, a
+    batch at a time. Both draw the same dropout masks and make the same decisions and
+    updates (bit for bit when the potentials are exact in float32; tested)."""
     c, layer = ctx.config, len(stack.convs) - 1
     conv3, spec = stack.convs[layer], stack.specs[layer]
+    batches = [order[i : i + c["batch_size"]] for i in range(0, len(order), c["batch_size"])]
+    keeps = [dropout_keep(c, len(idx), spec.maps, ctx.generator) for idx in batches]
+    if compiled_chunk_applies(c, conv3):
+        keep = torch.cat(keeps) if c["dropout"] > 0 else None
+        hits = compiled_chunk(c, conv3, inputs, y, order, rates, keep)[0]
+        return hits, len(order) - hits
     optimizer = torch.optim.SGD([conv3.weight], lr=1.0)
     bounds = (c["rstdp_w_min"], c["rstdp_w_max"])
     stabilizer = bounds if c["rstdp_stabilizer"] else None
     hits = misses = 0
     positions = patches(inputs[:1].float(), conv3).shape[-1]
-    for start in range(0, len(order), c["batch_size"]):
-        idx = order[start : start + c["batch_size"]]
+    for idx, keep in zip(batches, keeps, strict=True):
         with torch.no_grad():
-            keep = None
-            if c["dropout"] > 0:
-                keep = torch.rand(len(idx), spec.maps, generator=ctx.generator) >= c["dropout"]
             winner, pre = decision(inputs[idx], conv3, c["timesteps"], spec.threshold, keep)
             reward = torch.where(classes_of(winner, spec.maps, positions) == y[idx], 1.0, -1.0)
             post = F.one_hot(winner // positions, spec.maps).float()
@@ -313,6 +322,71 @@ def _rstdp_chunk(ctx, stack, inputs, y, order, rates) -> tuple[int, int]:
         hits += int((reward > 0).sum())
         misses += int((reward < 0).sum())
     return hits, misses
+
+
+def dropout_keep(
+    c: Mapping[str, Any], batch: int, maps: int, generator: torch.Generator
+) -> torch.Tensor | None:
+    """The decision maps kept ``[batch, maps]`` for one training batch (``None`` without
+    dropout; no random numbers are drawn then)."""
+    if c["dropout"] <= 0:
+        return None
+    return torch.rand(batch, maps, generator=generator) >= c["dropout"]
+
+
+def compiled_chunk_applies(c: Mapping[str, Any], conv3: torch.nn.Conv2d) -> bool:
+    """Whether :func:`compiled_chunk` computes what the torch path would: one image at a
+    time, float32 weights on the CPU, a plain convolution (stride 1, equal padding on both
+    axes) and the last step deciding."""
+    weight = conv3.weight
+    return (
+        c["batch_size"] == 1
+        and weight.device.type == "cpu"
+        and weight.dtype == torch.float32
+        and tuple(conv3.stride) == (1, 1)
+        and tuple(conv3.dilation) == (1, 1)
+        and conv3.padding[0] == conv3.padding[1]
+        and only_the_final_wave_decides(c)
+    )
+
+
+def compiled_chunk(
+    c: Mapping[str, Any],
+    conv3: torch.nn.Conv2d,
+    inputs: torch.Tensor,
+    y: torch.Tensor,
+    order: torch.Tensor,
+    rates: tuple[tuple[float, float], tuple[float, float]],
+    keep: torch.Tensor | None = None,
+) -> tuple[int, torch.Tensor]:
+    """R-STDP for the images ``order`` in one compiled loop
+    (:func:`deepspike.learning.rstdp_kernel.rstdp_decision_chunk`); returns the number of
+    correct decisions and the winners ``[len(order)]`` (flat, map x positions + position)."""
+    from deepspike.learning import rstdp_kernel
+
+    maps = conv3.out_channels
+    (a_r_plus, a_r_minus), (a_p_plus, a_p_minus) = rates
+    weight_t = conv3.weight.detach().permute(1, 2, 3, 0).contiguous()  # [C, kh, kw, maps]
+    if keep is None:
+        keep = torch.ones(len(order), maps, dtype=torch.bool)
+    winners = torch.empty(len(order), dtype=torch.int64)
+    hits = rstdp_kernel.rstdp_decision_chunk(
+        weight_t.numpy(),
+        inputs.numpy(),
+        c["timesteps"],
+        order.to(torch.int64).numpy(),
+        y.to(torch.int64).numpy(),
+        keep.contiguous().numpy(),
+        np.array([a_r_plus, a_r_minus, a_p_plus, a_p_minus], dtype=np.float32),
+        np.array([c["rstdp_w_min"], c["rstdp_w_max"]], dtype=np.float32),
+        conv3.padding[0],
+        maps // N_CLASSES,
+        bool(c["rstdp_stabilizer"]),
+        winners.numpy(),
+    )
+    with torch.no_grad():
+        conv3.weight.copy_(weight_t.permute(3, 0, 1, 2))
+    return int(hits), winners
 
 
 def adaptive_rates(c: Mapping[str, Any], hit_rate: float):
