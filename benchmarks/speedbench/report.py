@@ -346,47 +346,39 @@ def sparse_section(results: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def stdp_section(results: Mapping[str, Any]) -> list[str]:
-    data = results.get("stdp")
+def throughput_section(
+    data: Mapping[str, Any] | None, title: str, column: str, names: tuple[str, ...]
+) -> list[str]:
+    """A case's protocol and an images-per-second row for each of ``names``."""
     if not data:
         return []
+    if "protocol" not in data:  # the whole case failed
+        return [title, "", data.get("error", "")]
     rows = [
         [
             name,
             cell(data[name].get("images_per_s")),
             data[name].get("reason") or data[name].get("error") or "",
         ]
-        for name in ("deepspike", "bindsnet")
+        for name in names
     ]
     protocol = ", ".join(f"{k} {v}" for k, v in data["protocol"].items())
-    return [
-        "## STDP (Diehl & Cook 2015)",
-        "",
-        protocol,
-        "",
-        *table(["library", "images/s", "note"], rows),
-    ]
+    return [title, "", protocol, "", *table([column, "images/s", "note"], rows)]
+
+
+def stdp_section(results: Mapping[str, Any]) -> list[str]:
+    return throughput_section(
+        results.get("stdp"), "## STDP (Diehl & Cook 2015)", "library", ("deepspike", "bindsnet")
+    )
 
 
 def rstdp_section(results: Mapping[str, Any]) -> list[str]:
     data = results.get("rstdp_decision")
-    if not data:
-        return []
-    if "protocol" not in data:
-        return ["## R-STDP decision layer (Mozafari et al. 2019)", "", data.get("error", "")]
-    rows = [
-        [name, cell(data[name].get("images_per_s")), data[name].get("error") or ""]
-        for name in ("compiled", "torch")
-    ]
-    protocol = ", ".join(f"{k} {v}" for k, v in data["protocol"].items())
-    return [
-        "## R-STDP decision layer (Mozafari et al. 2019)",
-        "",
-        protocol,
-        "",
-        *table(["path", "images/s", "note"], rows),
-        f"Speed-up of the compiled loop: {cell(data.get('speedup'))}x",
-    ]
+    title = "## R-STDP decision layer (Mozafari et al. 2019)"
+    lines = throughput_section(data, title, "path", ("compiled", "torch"))
+    if data and "speedup" in data:
+        lines.append(f"Speed-up of the compiled loop: {cell(data['speedup'])}x")
+    return lines
 
 
 def summary_section(results: Mapping[str, Any]) -> list[str]:
