@@ -21,10 +21,9 @@ fire), so the potentials :math:`V_{m,p} = \sum_j W_{m,j} x_{j,p}` are accumulate
 active inputs only, each adding one contiguous weight column (all maps) to every output
 position its kernel reaches: a few times fewer additions than the dense product, and no
 unfold. The sums are float32, as in the dense product; only their order differs, so two
-potentials within rounding of each other may rank differently. Ties go to the first neuron
-in map x position order, as ``argmax`` does. The weight update is the same
-float32 arithmetic as :func:`deepspike.learning.rstdp_rows` followed by an SGD step of rate 1
-and clipping.
+potentials within rounding of each other may rank differently. Ties go to the first neuron in
+map x position order, as ``argmax`` does. The weight update is the same float32 arithmetic as
+:func:`deepspike.learning.rstdp_rows` followed by an SGD step of rate 1 and clipping.
 
 Imported only when the first such loop runs; compiled once per machine (``cache=True``).
 """
