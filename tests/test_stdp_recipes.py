@@ -177,6 +177,18 @@ def test_diehl_cook_network_defaults_are_the_recipe_defaults_at_the_papers_model
     assert dc.network_from(config, 784) == dc.Network(784, 1600)
 
 
+@pytest.mark.parametrize(("n_neurons", "batch"), [(100, 14), (400, 3), (1600, 1), (6400, 1)])
+def test_diehl_cook_evaluation_batch_keeps_a_batch_near_two_megabytes(n_neurons, batch):
+    """350 steps x B x N float32 currents: 2^19 values fit 14 images at 100 neurons (14 x
+    35,000 = 490,000), 3 at 400 (3 x 140,000), and never fewer than one image."""
+    config = get_recipe("diehl2015-stdp").config({"n_neurons": n_neurons}, "full")
+    net = dc.network_from(config, 784)
+    assert net.steps == 350 and dc.eval_batch_size(config, net) == batch
+    assert dc.eval_batch_size({**config, "batch_size_eval": 5}, net) == 5
+    with pytest.raises(ConfigError, match="batch_size_eval=-1 must be 0"):
+        dc.network_from({**config, "batch_size_eval": -1}, 784)
+
+
 def test_diehl_cook_auto_model_follows_the_network_size_and_yields_to_explicit_settings():
     recipe = get_recipe("diehl2015-stdp")
     threshold = dc.PAPER_MODEL_MIN_NEURONS

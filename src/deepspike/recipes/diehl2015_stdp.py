@@ -230,6 +230,11 @@ def model_for(config: Mapping[str, Any]) -> dict[str, str]:
 def network_from(config: Mapping[str, Any], n_inputs: int) -> Network:
     if config["n_neurons"] < 1 or config["batch_size"] < 1:
         raise ConfigError("n_neurons and batch_size must be at least 1")
+    if config["batch_size_eval"] < 0:
+        raise ConfigError(
+            f"batch_size_eval={config['batch_size_eval']} must be 0 (chosen by network size) "
+            "or a positive number of images"
+        )
     c = {**config, **model_for(config)}
     if c["synapse"] not in SYNAPSES:
         raise ConfigError(f"synapse={c['synapse']!r} is not one of {SYNAPSES} or 'auto'")
@@ -490,6 +495,20 @@ def inference_network(net: Network, state: State) -> nn.Sequential:
     return nn.Sequential(layer, Neuron(net.frozen_model(state.theta)))
 
 
+#: float32 values of the ``[T, B, N]`` currents (and spikes) of one evaluation batch, about 2 MB
+EVAL_BATCH_VALUES = 2**19
+
+
+def eval_batch_size(config: Mapping[str, Any], net: Network) -> int:
+    """``batch_size_eval``, or when it is 0 the largest batch (1 to 64 images) whose
+    ``[T, B, N]`` currents hold at most :data:`EVAL_BATCH_VALUES` values: a batch that leaves
+    the cache costs more in memory traffic than it saves in calls, so large networks are
+    evaluated an image at a time."""
+    if config["batch_size_eval"] > 0:
+        return config["batch_size_eval"]
+    return max(1, min(64, EVAL_BATCH_VALUES // (net.steps * net.n_neurons)))
+
+
 @torch.no_grad()
 def responses(
     net: Network,
@@ -598,13 +617,13 @@ def _test(ctx: Context, net: Network, state: State, label_set, test_set):
     model = inference_network(net, state)
     x_label, y_label = label_set
     counts = responses(
-        net, model, _flat(x_label), ctx.generator, c["batch_size_eval"], ctx.progress, "labels"
+        net, model, _flat(x_label), ctx.generator, eval_batch_size(c, net), ctx.progress, "labels"
     )
     assignments = common.assign_labels(counts, y_label, N_CLASSES)
     x_test, y_test = test_set
     with CostMeter(model) as meter:
         test_counts = responses(
-            net, model, _flat(x_test), ctx.generator, c["batch_size_eval"], ctx.progress, "test"
+            net, model, _flat(x_test), ctx.generator, eval_batch_size(c, net), ctx.progress, "test"
         )
     predictions = common.vote(test_counts, assignments, N_CLASSES)
     accuracy = common.percent_correct(predictions, y_test)
@@ -661,7 +680,7 @@ def _evaluate(ctx: Context, tensors: Mapping[str, torch.Tensor]) -> Outcome:
     state = State(tensors["weight"], tensors["theta"])
     model = inference_network(net, state)
     with CostMeter(model) as meter:
-        counts = responses(net, model, _flat(x_test), ctx.generator, c["batch_size_eval"])
+        counts = responses(net, model, _flat(x_test), ctx.generator, eval_batch_size(c, net))
     assignments = tensors["assignments"]
     accuracy = common.percent_correct(common.vote(counts, assignments, N_CLASSES), y_test)
     return common.outcome(
@@ -732,7 +751,7 @@ RECIPE = register(
             "n_neurons": 400,
             "epochs": 0,
             "batch_size": 1,
-            "batch_size_eval": 64,
+            "batch_size_eval": 0,  # by network size (eval_batch_size)
             "n_train": 0,
             "n_test": 0,
             "n_label": 0,  # every training image, as for the paper's results
