@@ -515,6 +515,93 @@ def test_patch_at_is_the_unfolded_column_of_the_position(size, padding):
     torch.testing.assert_close(moz.patch_at(x, conv3, position), want, rtol=0, atol=0)
 
 
+def one_image_both_ways(conv, spec, times, steps, rates):
+    """The weights after one image trained by the compiled kernel and by the torch path, from
+    the same start."""
+    from deepspike.learning import apply_update
+    from deepspike.recipes import _conv_stdp as conv_stdp
+
+    start = conv.weight.detach().clone()
+    winners = conv_stdp.compiled_image(conv, spec, times, steps, rates)
+    compiled = conv.weight.detach().clone()
+    with torch.no_grad():
+        conv.weight.copy_(start)
+        waves = conv_stdp.waves_at(times.unsqueeze(0), steps)
+        v = conv_stdp.potentials(waves, conv)
+        delta = conv_stdp.winner_updates(waves, v, conv, spec, rates)
+    apply_update(
+        conv.weight, delta.rows, torch.optim.SGD([conv.weight], lr=1.0), (0, 1), delta.units
+    )
+    return winners, compiled, conv.weight.detach().clone(), delta.units
+
+
+@pytest.mark.parametrize(
+    ("kernel", "padding", "k", "radius", "pointwise", "equal"),
+    [
+        (5, 2, 5, 3, False, False),
+        (3, 1, 8, 1, False, False),
+        (5, 0, 3, 0, True, False),
+        (3, 1, 4, 1, True, False),
+        (3, 1, 4, 1, False, True),  # every weight equal: ties everywhere
+        (3, 1, 4, 1, True, True),
+    ],
+)
+def test_compiled_conv_stdp_matches_the_torch_path_bit_for_bit(
+    kernel, padding, k, radius, pointwise, equal
+):
+    """Weights that are multiples of 2^-10 make every potential exact in float32, so both paths
+    must pick the same winners (ties included) and write the same float32 updates."""
+    from deepspike.layers import Conv2d
+    from deepspike.recipes import _conv_stdp as conv_stdp
+
+    g = torch.Generator().manual_seed(kernel + 10 * k)
+    conv = Conv2d(4, 12, kernel, padding=padding, bias=False)
+    spec = conv_stdp.ConvSpec(12, kernel, 6.0, padding, k, radius, pointwise=pointwise)
+    exercised = set()
+    for _ in range(12):
+        with torch.no_grad():
+            if equal:
+                conv.weight.fill_(0.5)
+            else:
+                conv.weight.copy_(torch.randint(0, 1025, conv.weight.shape, generator=g) / 1024)
+        times = torch.randint(0, 14, (4, 9, 9), generator=g).to(torch.uint8)  # 10+ = never
+        winners, compiled, torch_path, units = one_image_both_ways(
+            conv, spec, times, 10, (0.05, -0.0375)
+        )
+        assert sorted(winners[:, 0].tolist()) == units.tolist()
+        torch.testing.assert_close(compiled, torch_path, rtol=0, atol=0)
+        exercised.add(min(len(winners), k))
+    # several winners an image, except where one map is every position's best
+    assert max(exercised) >= (1 if pointwise and equal else 2)
+
+
+def test_compiled_conv_stdp_layer_training_follows_the_torch_path(monkeypatch):
+    """A whole layer trained image by image: the compiled path ends where the torch path does
+    (float32 sums in another order, so equal to rounding)."""
+    from deepspike import data
+    from deepspike.recipes import _conv_stdp as conv_stdp
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    c = dict(get_recipe("mozafari2019-rstdp").config({}, "smoke"))
+    images = data.load("digits", "train")[0][:40].float()
+    applies = conv_stdp.compiled_applies
+    weights = {}
+    for compiled in (True, False):
+        stack = moz.build(c)
+        stack.initialise(torch.Generator().manual_seed(1))
+        before = stack.convs[0].weight.detach().clone()
+        assert applies(stack.convs[0], 1)
+        monkeypatch.setattr(conv_stdp, "compiled_applies", lambda *a, on=compiled: on)
+        conv_stdp.train_layer(
+            stack, 0, lambda idx: moz.front_end(c, images[idx]), 40, 40, 1,
+            conv_stdp.Schedule(0.05, -0.0375, 0), torch.Generator().manual_seed(2),
+            stop_when_converged=False,
+        )  # fmt: skip
+        weights[compiled] = stack.convs[0].weight.detach().clone()
+        assert (weights[compiled] - before).abs().max() > 0.1  # it learned
+    torch.testing.assert_close(weights[True], weights[False], rtol=0, atol=1e-5)
+
+
 def dyadic_decision_layer(dropout=0.0, stabilizer=False):
     """A Mozafari config and stack whose decision weights, R-STDP rates and bounds are
     multiples of 2^-10 (so every potential is exact in float32, in any order), and inputs with

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -338,9 +339,14 @@ class FrozenInput:
     def waves(self, indices: torch.Tensor, ahead: torch.Tensor) -> torch.Tensor:
         """The waves ``[T, B, ...]`` of ``indices``; when one of them is not known yet, first
         computes every image of ``ahead`` (which holds ``indices``) that is not."""
+        return waves_at(self.first_steps(indices, ahead), self.steps)
+
+    def first_steps(self, indices: torch.Tensor, ahead: torch.Tensor) -> torch.Tensor:
+        """The first spike steps ``uint8`` ``[B, ...]`` of ``indices`` (``T``: never), computed
+        as :meth:`waves` computes them."""
         if not bool(self.known[indices].all()):
             self._compute_missing(ahead)
-        return waves_at(self.times[indices], self.steps)
+        return self.times[indices]
 
     def every_image(self, batch_size: int) -> torch.Tensor:
         """The first spike steps ``uint8`` ``[N, ...]`` of every image, the missing ones
@@ -401,18 +407,23 @@ def train_layer(
     desc = f"STDP layer {layer + 1}"
     bar = tqdm(total=budget, initial=seen, desc=desc, disable=not progress, leave=False)
     frozen = FrozenInput(lambda idx: stack.waves(waves_of(idx), layer, inhibit), n_images)
+    compiled = compiled_applies(conv, batch_size)
     while seen < budget and convergence(conv.weight) >= limit:
         if order is None:
             order, position = torch.randperm(n_images, generator=generator), 0
         while position < len(order):
             idx = order[position : position + batch_size][: budget - seen]
-            with torch.no_grad():
-                ahead = order[position : position + max(batch_size, FROZEN_BATCH)]
-                waves_in = frozen.waves(idx, ahead)
-                delta = winner_updates(
-                    waves_in, potentials(waves_in, conv), conv, spec, schedule.rates(seen)
-                )
-            apply_update(conv.weight, delta.rows, optimizer, (0.0, 1.0), delta.units)
+            ahead = order[position : position + max(batch_size, FROZEN_BATCH)]
+            if compiled:
+                first_steps = frozen.first_steps(idx, ahead)[0]  # computes frozen.steps too
+                compiled_image(conv, spec, first_steps, frozen.steps, schedule.rates(seen))
+            else:
+                with torch.no_grad():
+                    waves_in = frozen.waves(idx, ahead)
+                    delta = winner_updates(
+                        waves_in, potentials(waves_in, conv), conv, spec, schedule.rates(seen)
+                    )
+                apply_update(conv.weight, delta.rows, optimizer, (0.0, 1.0), delta.units)
             before, seen, position = seen, seen + len(idx), position + len(idx)
             bar.update(len(idx))
             if on_batch is not None:
@@ -425,6 +436,49 @@ def train_layer(
     c = convergence(conv.weight)
     log.info("layer %d: %d images, convergence %.4f", layer + 1, seen, c)
     return {"images": seen, "convergence": round(c, 5)}
+
+
+def compiled_applies(conv: nn.Conv2d, batch_size: int) -> bool:
+    """Whether :func:`compiled_image` trains as :func:`winner_updates` would: one image at a
+    time, float32 weights on the CPU, stride 1 and equal padding on both axes."""
+    return (
+        batch_size == 1
+        and conv.weight.device.type == "cpu"
+        and conv.weight.dtype == torch.float32
+        and tuple(conv.stride) == (1, 1)
+        and tuple(conv.dilation) == (1, 1)
+        and conv.padding[0] == conv.padding[1]
+    )
+
+
+def compiled_image(
+    conv: nn.Conv2d,
+    spec: ConvSpec,
+    first_steps: torch.Tensor,
+    steps: int,
+    rates: tuple[float, float],
+) -> torch.Tensor:
+    """Train ``conv`` on one image's input first spike steps ``uint8`` ``[C, H, W]`` in one
+    compiled call (:func:`deepspike.learning.conv_stdp_kernel.conv_stdp_image`): the same
+    winners and updates as :func:`winner_updates` and :func:`apply_update`. Returns the
+    winners ``[K, 4]`` (map, row, column, spike step)."""
+    from deepspike.learning import conv_stdp_kernel
+
+    winners = torch.empty(spec.k, 4, dtype=torch.int64)
+    count = conv_stdp_kernel.conv_stdp_image(
+        conv.weight.detach().numpy(),
+        first_steps.contiguous().numpy(),
+        steps,
+        np.float32(spec.threshold),
+        conv.padding[0],
+        spec.k,
+        spec.radius,
+        spec.pointwise,
+        np.float32(rates[0]),
+        np.float32(rates[1]),
+        winners.numpy(),
+    )
+    return winners[:count]
 
 
 def train_layers(
