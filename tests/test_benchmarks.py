@@ -21,7 +21,7 @@ from speedbench.workload import TimeFold, spikes, train_step, workload
 from deepspike.neurons import Neuron
 
 TINY = dataclasses.replace(spec.QUICK, warmup=0, repeats=2)
-TINY_RSTDP = dataclasses.replace(TINY, rstdp_images=20)
+TINY_RSTDP = dataclasses.replace(TINY, rstdp_images=20, conv_stdp_images=2)
 
 
 def context(statuses: dict[str, libraries.Status]) -> cases.Context:
@@ -380,6 +380,17 @@ def test_rstdp_case_times_both_paths_and_reports_them():
     assert result["speedup"] == pytest.approx(rates, abs=0.01)
     text = report.markdown({**results_by_hand(), "rstdp_decision": result})
     assert "## R-STDP decision layer" in text and "Speed-up of the compiled loop" in text
+
+
+def test_conv_stdp_case_times_both_paths_of_both_layers():
+    result = cases.conv_stdp_case(dataclasses.replace(context({}), settings=TINY_RSTDP))
+    assert result["protocol"]["images_per_call"] == 2
+    for layer in ("conv1", "conv2"):
+        for path in ("compiled", "torch"):
+            assert result[layer][path]["images_per_s"] > 0
+        assert 0 < result[layer]["input_fired"] <= 1 and result[layer]["speedup"] > 0
+    text = report.markdown({**results_by_hand(), "conv_stdp": result})
+    assert "## Conv STDP layers" in text and "### conv2" in text
 
 
 def test_cli_options(tmp_path):

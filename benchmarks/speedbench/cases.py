@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from speedbench import memory, rstdp, spec, stdp
+from speedbench import convnet, memory, spec, stdp
 from speedbench.libraries import (
     DEEPSPIKE,
     LIBRARIES,
@@ -274,12 +274,27 @@ def stdp_case(ctx: Context) -> Result:
     return {"protocol": stdp.protocol(ctx.settings), **results}
 
 
-def rstdp_case(ctx: Context) -> Result:
-    s = ctx.settings
-    result = guarded(lambda: rstdp.decision_layer_throughput(s.rstdp_images, 1, s.repeats))
+def compiled_paths_shown(ctx: Context, label: str, result: Result) -> None:
     for name in ("compiled", "torch"):
         rate = result.get(name, {}).get("images_per_s")
-        ctx.progress(f"  rstdp {name:<22} {rate} images/s" if rate else f"  rstdp {name} {result}")
+        shown = f"{rate} images/s" if rate else result.get(name, result)
+        ctx.progress(f"  {label} {name:<10} {shown}")
+
+
+def conv_stdp_case(ctx: Context) -> Result:
+    s = ctx.settings
+    result = guarded(
+        lambda: convnet.conv_layers_throughput(s.conv_stdp_images, 1, s.repeats, ctx.data_dir)
+    )
+    for layer in ("conv1", "conv2"):
+        compiled_paths_shown(ctx, f"conv STDP {layer}", result.get(layer, result))
+    return result
+
+
+def rstdp_case(ctx: Context) -> Result:
+    s = ctx.settings
+    result = guarded(lambda: convnet.decision_layer_throughput(s.rstdp_images, 1, s.repeats))
+    compiled_paths_shown(ctx, "rstdp", result)
     return result
 
 
@@ -290,5 +305,6 @@ CASES: dict[str, Callable[[Context], Result]] = {
     "memory": memory_case,
     "sparse_inference": sparse_case,
     "stdp": stdp_case,
+    "conv_stdp": conv_stdp_case,
     "rstdp_decision": rstdp_case,
 }

@@ -377,8 +377,28 @@ def rstdp_section(results: Mapping[str, Any]) -> list[str]:
     title = "## R-STDP decision layer (Mozafari et al. 2019)"
     lines = throughput_section(data, title, "path", ("compiled", "torch"))
     if data and "speedup" in data:
-        lines.append(f"Speed-up of the compiled loop: {cell(data['speedup'])}x")
+        lines += [f"Speed-up of the compiled loop: {cell(data['speedup'])}x", ""]
     return lines
+
+
+def conv_stdp_section(results: Mapping[str, Any]) -> list[str]:
+    data = results.get("conv_stdp")
+    if not data:
+        return []
+    title = "## Conv STDP layers (Mozafari et al. 2019)"
+    if "protocol" not in data:
+        return [title, "", data.get("error", "")]
+    lines = [title, "", ", ".join(f"{k} {v}" for k, v in data["protocol"].items())]
+    for layer in ("conv1", "conv2"):
+        layer_data = data.get(layer, {})
+        described = {k: v for k, v in layer_data.items() if k in ("maps", "kernel", "input_fired")}
+        section = throughput_section(
+            {"protocol": described, **layer_data}, f"### {layer}", "path", ("compiled", "torch")
+        )
+        lines += ["", *section]
+        if "speedup" in layer_data:
+            lines.append(f"Speed-up of the compiled path: {cell(layer_data['speedup'])}x")
+    return [*lines, ""]
 
 
 def summary_section(results: Mapping[str, Any]) -> list[str]:
@@ -430,6 +450,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         memory_section(results),
         sparse_section(results),
         stdp_section(results),
+        conv_stdp_section(results),
         rstdp_section(results),
     ]
     return "\n".join(line for section in sections for line in section)

@@ -83,6 +83,7 @@ class Settings:
     stdp_inputs: int = 784
     stdp_steps: int = 250  # 250 ms at dt = 1 ms
     rstdp_images: int = 1000  # images per timed call of the R-STDP decision layer
+    conv_stdp_images: int = 100  # images per timed call of a conv STDP layer
 
 
 FULL = Settings(
@@ -128,4 +129,5 @@ QUICK = Settings(
     stdp_images=3,
     stdp_batched_images=32,
     rstdp_images=200,
+    conv_stdp_images=20,
 )

@@ -134,20 +134,46 @@ def conv_stdp_image(
             for oy in range(max(0, by - radius), min(out_h, by + radius + 1)):
                 for ox in range(max(0, bx - radius), min(out_w, bx + radius + 1)):
                     candidate[f, oy, ox] = False
+    zero, one = np.float32(0.0), np.float32(1.0)
     for i in range(n_winners):
         f, oy, ox, t_fire = winners[i, 0], winners[i, 1], winners[i, 2], winners[i, 3]
-        for c in range(channels):
-            for dy in range(kh):
-                y = oy + dy - padding
-                for dx in range(kw):
-                    x = ox + dx - padding
-                    inside = 0 <= y < height and 0 <= x < width
-                    delta = a_plus if inside and times[c, y, x] <= t_fire else a_minus
-                    w = weight[f, c, dy, dx]
-                    delta = delta * (w - np.float32(0.0))
-                    delta = delta * (np.float32(1.0) - w)
-                    weight[f, c, dy, dx] = min(max(w + delta, np.float32(0.0)), np.float32(1.0))
+        learn_patch(weight[f], times, t_fire, oy, ox, padding, a_plus, a_minus, True, zero, one)
     return n_winners
+
+
+@numba.njit(cache=True, nogil=True)
+def learn_patch(
+    kernel: np.ndarray,  # [C, kh, kw] one neuron's weights, updated in place
+    times: np.ndarray,  # [C, H, W] first-spike steps of the input
+    t_fire: int,
+    oy: int,
+    ox: int,
+    padding: int,
+    a_fired: np.float32,
+    a_silent: np.float32,
+    stabilise: bool,
+    w_min: np.float32,
+    w_max: np.float32,
+) -> None:
+    """Order STDP of the neuron at ``(oy, ox)`` that fired at step ``t_fire``: ``a_fired`` for
+    the inputs of its patch that fired by then, ``a_silent`` for the others (padding
+    included), times :math:`(w - w_{min})(w_{max} - w)` when ``stabilise``, then clipped to
+    ``[w_min, w_max]``; float32 in the order of :func:`deepspike.learning.order_stdp_rows`
+    and :func:`deepspike.learning.apply_update`."""
+    channels, kh, kw = kernel.shape
+    height, width = times.shape[1], times.shape[2]
+    for c in range(channels):
+        for dy in range(kh):
+            y = oy + dy - padding
+            for dx in range(kw):
+                x = ox + dx - padding
+                inside = 0 <= y < height and 0 <= x < width
+                delta = a_fired if inside and times[c, y, x] <= t_fire else a_silent
+                w = kernel[c, dy, dx]
+                if stabilise:
+                    delta = delta * (w - w_min)
+                    delta = delta * (w_max - w)
+                kernel[c, dy, dx] = min(max(w + delta, w_min), w_max)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

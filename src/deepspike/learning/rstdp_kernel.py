@@ -33,6 +33,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from deepspike.learning.conv_stdp_kernel import learn_patch
+
 
 @numba.njit(cache=True, nogil=True)
 def rstdp_decision_chunk(
@@ -93,18 +95,11 @@ def rstdp_decision_chunk(
         m, p = winner // positions, winner % positions
         correct = m // maps_per_class == labels[image]
         hits += correct
+        kernel = weight_t[:, :, :, m]  # [C, kh, kw], strided
         causal = a_r_plus if correct else a_p_minus
         anti = a_r_minus if correct else a_p_plus
-        py, px = p // out_w, p % out_w
-        for c in range(channels):
-            for dy in range(kh):
-                y = py + dy - padding
-                for dx in range(kw):
-                    x = px + dx - padding
-                    inside = 0 <= y < height and 0 <= x < width
-                    delta = causal if inside and times[image, c, y, x] < steps else anti
-                    w = weight_t[c, dy, dx, m]
-                    if stabilise:
-                        delta = delta * (w - w_min) * (w_max - w)
-                    weight_t[c, dy, dx, m] = min(max(w + delta, w_min), w_max)
+        learn_patch(
+            kernel, times[image], steps - 1, p // out_w, p % out_w, padding,
+            causal, anti, stabilise, w_min, w_max,
+        )  # fmt: skip
     return hits
