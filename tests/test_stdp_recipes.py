@@ -189,6 +189,17 @@ def test_diehl_cook_evaluation_batch_keeps_a_batch_near_two_megabytes(n_neurons,
         dc.network_from({**config, "batch_size_eval": -1}, 784)
 
 
+def test_pace_reports_the_share_the_rate_and_the_time_left():
+    # 1,000 images in 20 s since 500: 50 images/s; 8,500 left take 170 s, under 3 min
+    line = common.pace(1500, 10000, 500, 20.0, "image")
+    assert line == "image 1,500 of 10,000 (15.0 %), 50.0 images/s, about 3 min left"
+    # 4 epochs in 180 s: 45 s an epoch; 666 left take 29,970 s = 8.325 h
+    line = common.pace(14, 680, 10, 180.0, "epoch")
+    assert line == "epoch 14 of 680 (2.1 %), 45 s per epoch, about 8.3 h left"
+    assert common.pace(5, 10, 5, 3.0, "image") == "image 5 of 10 (50.0 %)"  # nothing new yet
+    assert common.pace(6, 10, 5, 3.0, "image").endswith("3 s per image, under a minute left")
+
+
 def test_diehl_cook_auto_model_follows_the_network_size_and_yields_to_explicit_settings():
     recipe = get_recipe("diehl2015-stdp")
     threshold = dc.PAPER_MODEL_MIN_NEURONS

@@ -249,6 +249,21 @@ def check_within(progress: Progress | None, total: int, setting: str, unit: str)
         )
 
 
+def pace(done: int, total: int, since: int, seconds: float, unit: str) -> str:
+    """A progress line for logs without a progress bar: ``done`` of ``total`` ``unit``s, the
+    rate over the ``done - since`` of them that took ``seconds``, and the time left at it."""
+    share = f"{unit} {done:,} of {total:,} ({100.0 * done / max(total, 1):.1f} %)"
+    if done <= since or seconds <= 0:
+        return share
+    rate = (done - since) / seconds
+    left = (total - done) / rate
+    shown = f"{rate:.1f} {unit}s/s" if rate >= 1 else f"{1 / rate:.0f} s per {unit}"
+    if left < 60:
+        return f"{share}, {shown}, under a minute left"
+    when = f"{left / 3600.0:.1f} h" if left >= 3600 else f"{left / 60.0:.0f} min"
+    return f"{share}, {shown}, about {when} left"
+
+
 def due(done: int, before: int, every: int) -> bool:
     """Whether a checkpoint falls between ``before`` (exclusive) and ``done`` (inclusive)."""
     return every > 0 and done // every > before // every

@@ -589,6 +589,8 @@ def fit(
             state = learner.state
             extra = {"epoch": epoch, "train_seconds": seconds_so_far()}
             common.save_progress(ctx, done, state._asdict(), extra)
+            elapsed = time.perf_counter() - start_time
+            log.info("%s", common.pace(done, total, start_done, elapsed, "image"))
         if done % n == 0:
             log.info("epoch %d/%d done", done // n, epochs)
     bar.close()

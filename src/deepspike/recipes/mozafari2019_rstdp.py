@@ -44,6 +44,7 @@ test set chooses the epoch); the recipe runs ``rstdp_epochs`` and reports its fi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -61,6 +62,8 @@ from deepspike.recipes import _conv_stdp as conv
 from deepspike.recipes import _stdp_common as common
 from deepspike.recipes.common import image_split
 from deepspike.recipes.registry import Context, Outcome, Paper, Recipe, register
+
+log = logging.getLogger("deepspike")
 
 N_CLASSES = 10
 
@@ -412,6 +415,7 @@ def _train_decision(ctx, stack, x, y, progress: common.Progress | None, carried)
         stack.convs[-1].weight.clamp_(c["rstdp_w_min"], c["rstdp_w_max"])
     inputs = decision_inputs(c, stack, x)
     bar = tqdm(total=c["rstdp_epochs"], desc="R-STDP", disable=not ctx.progress, initial=done)
+    started = time.perf_counter()
     for epoch in range(done, c["rstdp_epochs"]):
         order = torch.randperm(len(inputs), generator=ctx.generator)
         epoch_hits = 0
@@ -424,6 +428,10 @@ def _train_decision(ctx, stack, x, y, progress: common.Progress | None, carried)
         history.append(round(100.0 * epoch_hits / max(len(order), 1), 2))
         extra = {"hit_rate": hit_rate, "rstdp_train_accuracy": history, **carried()}
         common.save_progress(ctx, epoch + 1, stack.state_dict(), extra)
+        pace = common.pace(
+            epoch + 1, c["rstdp_epochs"], done, time.perf_counter() - started, "epoch"
+        )
+        log.info("R-STDP %s; training hit rate %.2f %%", pace, history[-1])
         bar.update(1)
     bar.close()
     return {"rstdp_train_accuracy": history}
@@ -452,12 +460,20 @@ def _train_conv_layers(ctx: Context, stack, x_train, saved, seconds) -> dict[str
             where["layer"], where["images"], order, where["position"], where["finished"]
         )
 
+    last = {"layer": -1, "images": 0, "time": time.perf_counter()}  # the previous save's
+
     def save(progress: conv.LayerProgress, before: int) -> None:
         if not common.due(progress.images, before, c["checkpoint_every"]):
             return
         where = {k: v for k, v in progress._asdict().items() if k != "order"}
         tensors = {**stack.state_dict(), CONV_ORDER: progress.order}
         common.save_progress(ctx, 0, tensors, {CONV_PHASE: where, "train_seconds": seconds()})
+        now, layer = time.perf_counter(), progress.layer
+        since = last["images"] if last["layer"] == layer else progress.images
+        budget = c[f"images_layer{layer + 1}"]
+        pace = common.pace(progress.images, budget, since, now - last["time"], "image")
+        log.info("STDP conv%d: %s", layer + 1, pace)
+        last.update(layer=layer, images=progress.images, time=now)
 
     return conv.train_layers(
         stack,
