@@ -397,7 +397,9 @@ def train_layer(
     continues from saved progress (with ``generator`` in its saved state, the run is the same
     as one never interrupted); ``on_batch(images, order, position, images_before)`` is called
     after every batch. The frozen layers run once per image (:class:`FrozenInput`), in
-    batches of :data:`FROZEN_BATCH` images of the presentation order."""
+    batches of :data:`FROZEN_BATCH` images of the presentation order. With one image a batch
+    on the CPU each step is one compiled call (:func:`compiled_image`), otherwise
+    :func:`winner_updates` in torch."""
     conv, spec = stack.convs[layer], stack.specs[layer]
     optimizer = torch.optim.SGD([conv.weight], lr=1.0)
     seen, order, position = (0, None, 0)
