@@ -338,19 +338,10 @@ def dropout_keep(
 
 
 def compiled_chunk_applies(c: Mapping[str, Any], conv3: torch.nn.Conv2d) -> bool:
-    """Whether :func:`compiled_chunk` computes what the torch path would: one image at a
-    time, float32 weights on the CPU, a plain convolution (stride 1, equal padding on both
-    axes) and the last step deciding."""
-    weight = conv3.weight
-    return (
-        c["batch_size"] == 1
-        and weight.device.type == "cpu"
-        and weight.dtype == torch.float32
-        and tuple(conv3.stride) == (1, 1)
-        and tuple(conv3.dilation) == (1, 1)
-        and conv3.padding[0] == conv3.padding[1]
-        and only_the_final_wave_decides(c)
-    )
+    """Whether :func:`compiled_chunk` computes what the torch path would: the conditions of the
+    compiled conv paths (:func:`deepspike.recipes._conv_stdp.compiled_applies`: one image at
+    a time, float32 on the CPU, a plain convolution) and the last step deciding."""
+    return conv.compiled_applies(conv3, c["batch_size"]) and only_the_final_wave_decides(c)
 
 
 def compiled_chunk(
