@@ -215,6 +215,20 @@ def test_diehl_cook_auto_model_follows_the_network_size_and_yields_to_explicit_s
     assert dc.network_from(mixed, 784).inhibition == below["g_inhibition"]
 
 
+def test_diehl_cook_tau_theta_grows_with_the_network_above_1600_neurons():
+    recipe = get_recipe("diehl2015-stdp")
+    by_size = {
+        n: dc.network_from(recipe.config({"n_neurons": n}, "full"), 784).tau_theta
+        for n in (100, 1600, 3200, 6400)
+    }
+    # 1e7 ms up to 1,600 neurons (the paper's), then 1e7 * N / 1600
+    assert by_size == {100: 1e7, 1600: 1e7, 3200: 2e7, 6400: 4e7}
+    explicit = recipe.config({"n_neurons": 6400, "tau_theta": 1e7}, "full")
+    assert dc.network_from(explicit, 784).tau_theta == 1e7
+    with pytest.raises(ConfigError, match=r"tau_theta=-1\.0 must be positive"):
+        dc.tau_theta_for({**explicit, "tau_theta": -1.0})
+
+
 def test_diehl_cook_refire_interval_reaches_the_conductance_neuron_and_only_it():
     config = small_config(synapse="conductance", refire_ms=50.0)
     lif = dc.network_from(config, 64).lif()
@@ -375,6 +389,7 @@ def test_diehl_cook_records_the_paper_number_and_model_for_its_size():
     extra = dc._extra(ctx, torch.zeros(400, dtype=torch.long))
     assert extra["paper_accuracy_for_setting"] == 87.0
     assert (extra["synapse"], extra["stdp_rule"]) == tuple(dc.model_for(ctx.config).values())
+    assert extra["tau_theta_ms"] == 1e7
     assert dc.epochs_for({"epochs": 0, "n_neurons": 6400}) == 15
 
 
