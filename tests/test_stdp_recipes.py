@@ -628,41 +628,54 @@ def test_compiled_conv_stdp_layer_training_follows_the_torch_path(monkeypatch):
     torch.testing.assert_close(weights[True], weights[False], rtol=0, atol=1e-5)
 
 
-def dyadic_decision_layer(dropout=0.0, stabilizer=False):
+def dyadic_decision_layer(dropout=0.0, stabilizer=False, threshold=1e9):
     """A Mozafari config and stack whose decision weights, R-STDP rates and bounds are
     multiples of 2^-10 (so every potential is exact in float32, in any order), and inputs with
-    about a third of the conv2 neurons fired by the last step (uint8 steps, 15 = never)."""
+    about a third of the conv2 neurons fired by the last step (uint8 steps, 15 = never): all
+    at step 0 when the threshold is out of reach (as :func:`decision_inputs` marks them), at
+    random steps otherwise."""
     from deepspike.recipes import mozafari2019_rstdp as moz
 
     c = dict(get_recipe("mozafari2019-rstdp").config({}, "full"))
     c.update(maps2=12, decision_maps=20, rstdp_w_min=0.25, rstdp_w_max=0.75, dropout=dropout)
-    c.update(rstdp_stabilizer=stabilizer)
+    c.update(rstdp_stabilizer=stabilizer, threshold3=threshold)
     stack = moz.build(c)
     g = torch.Generator().manual_seed(11)
     conv3 = stack.convs[-1]
     with torch.no_grad():
         conv3.weight.copy_(torch.randint(256, 769, conv3.weight.shape, generator=g) / 1024)
     fired = torch.rand(40, 12, 4, 4, generator=g) < 0.35
-    inputs = torch.where(fired, 0, c["timesteps"]).to(torch.uint8)
+    steps = torch.randint(0, c["timesteps"], fired.shape, generator=g)
+    if moz.only_the_final_wave_decides(c):
+        steps.zero_()
+    inputs = torch.where(fired, steps, c["timesteps"]).to(torch.uint8)
     labels = torch.randint(0, 10, (40,), generator=g)
     return c, stack, inputs, labels
 
 
 @pytest.mark.parametrize(
-    ("dropout", "stabilizer", "images"), [(0.0, False, 40), (0.3, False, 40), (0.0, True, 1)]
+    ("dropout", "stabilizer", "images", "threshold"),
+    [
+        (0.0, False, 40, 1e9),
+        (0.3, False, 40, 1e9),
+        (0.0, True, 1, 1e9),
+        (0.0, False, 40, 36.0),
+        (0.3, False, 40, 36.0),
+    ],
 )
 def test_compiled_rstdp_chunk_matches_the_torch_path_bit_for_bit(
-    monkeypatch, dropout, stabilizer, images
+    monkeypatch, dropout, stabilizer, images, threshold
 ):
     """The compiled loop and the torch path make the same decisions and the same updates, and
-    draw the same dropout masks. With the stabiliser the update is no longer a multiple of
-    2^-10, so later float32 products could round differently: one image checks its arithmetic."""
+    draw the same dropout masks, with the last step deciding or the earliest spike under a
+    reachable threshold. With the stabiliser the update is no longer a multiple of 2^-10, so
+    later float32 products could round differently: one image checks its arithmetic."""
     from deepspike.recipes import mozafari2019_rstdp as moz
 
     rates = ((2**-7, -(2**-8)), (2**-9, -(2**-7)))
     runs = {}
     for compiled in (True, False):
-        c, stack, inputs, labels = dyadic_decision_layer(dropout, stabilizer)
+        c, stack, inputs, labels = dyadic_decision_layer(dropout, stabilizer, threshold)
         assert moz.compiled_chunk_applies(c, stack.convs[-1])
         monkeypatch.setattr(moz, "compiled_chunk_applies", lambda *_, on=compiled: on)
         ctx = Context(c, "mnist", None, 0, torch.Generator().manual_seed(3))
@@ -697,6 +710,31 @@ def test_compiled_rstdp_chunk_decides_on_the_exact_largest_potential(equal_weigh
         v = F.conv2d((inputs[:6] < c["timesteps"]).double(), conv3.weight.double(), padding=2)
     assert torch.equal(winners, v.flatten(1).argmax(1))
     assert (winners < 16).all() == equal_weights  # ties: map 0 wins
+
+
+def test_compiled_rstdp_chunk_decides_on_the_earliest_spike():
+    """Under a reachable threshold the winner is the first neuron to reach it (the largest
+    potential at that step), from the dense convolution of each step's cumulative input, and
+    only the inputs that fired by the decision step count as before it; some images decide
+    before the last step, on a different neuron than the last step's largest potential."""
+    from deepspike.recipes import mozafari2019_rstdp as moz
+
+    c, stack, inputs, labels = dyadic_decision_layer(threshold=36.0)
+    conv3, steps = stack.convs[-1], c["timesteps"]
+    order = torch.arange(40)
+    zero = ((0.0, 0.0), (0.0, 0.0))
+    _, winners = moz.compiled_chunk(c, conv3, inputs, labels, order, zero)
+    with torch.no_grad():
+        waves = torch.stack([(inputs <= t).double() for t in range(steps)])  # [T, N, C, H, W]
+        v = F.conv2d(waves.flatten(0, 1), conv3.weight.double(), padding=2)
+    v = v.reshape(steps, 40, -1)  # [T, N, maps x positions]
+    reached = (v >= 36.0).any(2)  # [T, N]
+    first = torch.where(reached.any(0), reached.float().argmax(0), steps - 1)
+    expected = v[first, torch.arange(40)].argmax(1)
+    assert torch.equal(winners, expected)
+    early = first < steps - 1
+    assert early.any() and (~early).any()
+    assert (expected != v[-1].argmax(1))[early].any()
 
 
 class _Stop(Exception):

@@ -1,9 +1,11 @@
 r"""R-STDP on a winner-take-all conv decision layer, one compiled loop over the images.
 
-The decision layer of Mozafari et al. (2019) is a conv layer whose neurons never reach their
-threshold, so the neuron with the largest potential after the last input wave decides, over
-all maps and positions. Only that neuron learns, on its input patch at the winning position
-(R-STDP, Mozafari et al. 2018, eq. 4):
+The decision layer of Mozafari et al. (2019) is a conv layer read from its earliest spike: the
+first neuron to reach the threshold decides (the largest potential among those firing at that
+step), over all maps and positions. The paper's neurons never reach their threshold, so the
+neuron with the largest potential after the last input wave decides. Only the deciding neuron
+learns, on its input patch at the winning position, with the inputs that fired by its decision
+step :math:`t_d` (:math:`x_j = 1`) as before it (R-STDP, Mozafari et al. 2018, eq. 4):
 
 .. math::
 
@@ -16,11 +18,13 @@ all maps and positions. Only that neuron learns, on its input patch at the winni
 optionally times the stabiliser :math:`(w_j - w_{min})(w_{max} - w_j)`. Every image's update
 changes the next image's potentials, so images are processed one at a time.
 
-The input is binary (which conv2 neurons fired by the last step) and sparse (about a third
-fire), so the potentials :math:`V_{m,p} = \sum_j W_{m,j} x_{j,p}` are accumulated from the
-active inputs only, each adding one contiguous weight column (all maps) to every output
-position its kernel reaches: a few times fewer additions than the dense product, and no
-unfold. The sums are float32, as in the dense product; only their order differs, so two
+The input is sparse (about a third of conv2's neurons fire), so the potentials
+:math:`V_{m,p}(t) = \sum_j W_{m,j} [t_{j,p} \le t]` are accumulated from the active inputs
+only, each adding one contiguous weight column (all maps) to every output position its kernel
+reaches: a few times fewer additions than the dense product, and no
+unfold. A threshold no potential can reach (above ``C kh kw w_max``) needs only the last
+step's sums; otherwise the inputs are added step by step and the threshold checked after
+each. The sums are float32, as in the dense product; only their order differs, so two
 potentials within rounding of each other may rank differently. Ties go to the first neuron in
 map x position order, as ``argmax`` does. The weight update is the same float32 arithmetic as
 :func:`deepspike.learning.rstdp_rows` followed by an SGD step of rate 1 and clipping.
@@ -49,6 +53,7 @@ def rstdp_decision_chunk(
     padding: int,
     maps_per_class: int,
     stabilise: bool,
+    threshold: float,
     winners: np.ndarray,  # out [n] int64: flat winner map * positions + position
 ) -> int:
     """Present the images ``order`` one by one; returns the number of correct decisions."""
@@ -61,6 +66,7 @@ def rstdp_decision_chunk(
     active = np.empty((channels * height * width, 3), dtype=np.int64)
     a_r_plus, a_r_minus, a_p_plus, a_p_minus = rates[0], rates[1], rates[2], rates[3]
     w_min, w_max = bounds[0], bounds[1]
+    stepwise = threshold <= channels * kh * kw * w_max
     hits = 0
     for i in range(order.shape[0]):
         image = order[i]
@@ -74,23 +80,20 @@ def rstdp_decision_chunk(
                         active[n_active, 2] = x
                         n_active += 1
         potentials[:] = 0.0
-        for a in range(n_active):
-            c, y, x = active[a, 0], active[a, 1], active[a, 2]
-            # the output positions p with 0 <= y + padding - p_y < kh (and likewise for x)
-            for py in range(max(0, y + padding - kh + 1), min(out_h, y + padding + 1)):
-                dy = y + padding - py
-                for px in range(max(0, x + padding - kw + 1), min(out_w, x + padding + 1)):
-                    dx = x + padding - px
-                    p = py * out_w + px
-                    for m in range(maps):
-                        potentials[p, m] += weight_t[c, dy, dx, m]
-        best, winner = -np.inf, 0
-        for m in range(maps):  # flat order map * positions + position; the first best wins
-            if not keep[i, m]:
-                continue
-            for p in range(positions):
-                if potentials[p, m] > best:
-                    best, winner = potentials[p, m], m * positions + p
+        t_decision, winner = steps - 1, -1
+        for step in range(steps if stepwise else 1):
+            for a in range(n_active):
+                c, y, x = active[a, 0], active[a, 1], active[a, 2]
+                if stepwise and times[image, c, y, x] != step:
+                    continue
+                _add_column(potentials, weight_t, c, y, x, padding, out_h, out_w)
+            if stepwise:
+                best, flat = _best_kept(potentials, keep[i], positions)
+                if best >= threshold:
+                    t_decision, winner = step, flat
+                    break
+        if winner < 0:
+            winner = _best_kept(potentials, keep[i], positions)[1]
         winners[i] = winner
         m, p = winner // positions, winner % positions
         correct = m // maps_per_class == labels[image]
@@ -99,7 +102,35 @@ def rstdp_decision_chunk(
         causal = a_r_plus if correct else a_p_minus
         anti = a_r_minus if correct else a_p_plus
         learn_patch(
-            kernel, times[image], steps - 1, p // out_w, p % out_w, padding,
+            kernel, times[image], t_decision, p // out_w, p % out_w, padding,
             causal, anti, stabilise, w_min, w_max,
         )  # fmt: skip
     return hits
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_column(potentials, weight_t, c, y, x, padding, out_h, out_w) -> None:
+    """Add input ``(c, y, x)``'s weight column (all maps) to every output position its kernel
+    reaches: the positions p with 0 <= y + padding - p_y < kh (and likewise for x)."""
+    kh, kw, maps = weight_t.shape[1], weight_t.shape[2], weight_t.shape[3]
+    for py in range(max(0, y + padding - kh + 1), min(out_h, y + padding + 1)):
+        dy = y + padding - py
+        for px in range(max(0, x + padding - kw + 1), min(out_w, x + padding + 1)):
+            dx = x + padding - px
+            p = py * out_w + px
+            for m in range(maps):
+                potentials[p, m] += weight_t[c, dy, dx, m]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _best_kept(potentials, keep, positions):
+    """The largest potential of the kept maps and its flat index ``map * positions +
+    position``; the first best wins, as ``argmax`` does."""
+    best, winner = -np.inf, 0
+    for m in range(potentials.shape[1]):
+        if not keep[m]:
+            continue
+        for p in range(positions):
+            if potentials[p, m] > best:
+                best, winner = potentials[p, m], m * positions + p
+    return best, winner

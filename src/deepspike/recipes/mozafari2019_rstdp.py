@@ -295,8 +295,7 @@ def _rstdp_chunk(ctx, stack, inputs, y, order, rates) -> tuple[int, int]:
     (:func:`decision_inputs`); returns (hits, misses). Only the deciding neuron's weights
     change (:func:`rstdp_rows`), from its input patch at the position where it won.
 
-    With one image at a time on the CPU, in float32, and the last step deciding
-    (:func:`only_the_final_wave_decides`), the whole chunk runs in one compiled loop
+    With one image at a time on the CPU, in float32, the whole chunk runs in one compiled loop
     (:func:`deepspike.learning.rstdp_kernel.rstdp_decision_chunk`); otherwise in torch, a
     batch at a time. Both draw the same dropout masks and make the same decisions and
     updates (bit for bit when the potentials are exact in float32; tested)."""
@@ -340,8 +339,8 @@ def dropout_keep(
 def compiled_chunk_applies(c: Mapping[str, Any], conv3: torch.nn.Conv2d) -> bool:
     """Whether :func:`compiled_chunk` computes what the torch path would: the conditions of the
     compiled conv paths (:func:`deepspike.recipes._conv_stdp.compiled_applies`: one image at
-    a time, float32 on the CPU, a plain convolution) and the last step deciding."""
-    return conv.compiled_applies(conv3, c["batch_size"]) and only_the_final_wave_decides(c)
+    a time, float32 on the CPU, a plain convolution)."""
+    return conv.compiled_applies(conv3, c["batch_size"])
 
 
 def compiled_chunk(
@@ -376,6 +375,7 @@ def compiled_chunk(
         conv3.padding[0],
         maps // N_CLASSES,
         bool(c["rstdp_stabilizer"]),
+        float(c["threshold3"]),
         winners.numpy(),
     )
     with torch.no_grad():
