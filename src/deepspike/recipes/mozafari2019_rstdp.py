@@ -621,7 +621,7 @@ RECIPE = register(
             "decision_maps": 200,
             "kernel3": 5,
             "padding3": 2,
-            "threshold3": 1e9,
+            "threshold3": 1e9,  # out of reach: the last step decides; lower: the earliest spike
             "lateral_inhibition": False,  # at inference and as R-STDP's input
             "inhibit_learning_input": False,  # on conv1's output while conv2 learns
             "pointwise_inhibition": False,  # winners among each position's first feature
