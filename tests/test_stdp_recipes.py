@@ -714,9 +714,10 @@ def test_compiled_rstdp_chunk_decides_on_the_exact_largest_potential(equal_weigh
 
 def test_compiled_rstdp_chunk_decides_on_the_earliest_spike():
     """Under a reachable threshold the winner is the first neuron to reach it (the largest
-    potential at that step), from the dense convolution of each step's cumulative input, and
-    only the inputs that fired by the decision step count as before it; some images decide
-    before the last step, on a different neuron than the last step's largest potential."""
+    potential at that step), from the dense convolution of each step's cumulative input; some
+    images decide before the last step, on a different neuron than the last step's largest
+    potential. (Which inputs count as before the decision is checked against the torch path
+    in the bit-for-bit test above.)"""
     from deepspike.recipes import mozafari2019_rstdp as moz
 
     c, stack, inputs, labels = dyadic_decision_layer(threshold=36.0)

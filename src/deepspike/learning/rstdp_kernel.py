@@ -21,12 +21,12 @@ changes the next image's potentials, so images are processed one at a time.
 The input is sparse (about a third of conv2's neurons fire), so the potentials
 :math:`V_{m,p}(t) = \sum_j W_{m,j} [t_{j,p} \le t]` are accumulated from the active inputs
 only, each adding one contiguous weight column (all maps) to every output position its kernel
-reaches: a few times fewer additions than the dense product, and no
-unfold. A threshold no potential can reach (above ``C kh kw w_max``) needs only the last
-step's sums; otherwise the inputs are added step by step and the threshold checked after
-each. The sums are float32, as in the dense product; only their order differs, so two
-potentials within rounding of each other may rank differently. Ties go to the first neuron in
-map x position order, as ``argmax`` does. The weight update is the same float32 arithmetic as
+reaches: a few times fewer additions than the dense product, and no unfold. A threshold no
+potential can reach (above ``C kh kw w_max``) needs only the last step's sums; otherwise the
+inputs are added step by step and the threshold checked after each. The sums are float32,
+as in the dense product; only their order differs, so two potentials within rounding of each
+other may rank differently. Ties go to the first neuron in map x position order, as
+``argmax`` does. The weight update is the same float32 arithmetic as
 :func:`deepspike.learning.rstdp_rows` followed by an SGD step of rate 1 and clipping.
 
 Imported only when the first such loop runs; compiled once per machine (``cache=True``).
